@@ -1,0 +1,68 @@
+"""The copy task (Arjovsky et al. 2016 form): remember 10 symbols across a long blank stretch.
+
+A sequence of total length ``T``: 10 symbols drawn from {1..8}, then blanks (0), the marker 9 at
+position ``T - 11``, then 10 blanks during which the model must output the 10 symbols. Targets are
+0 everywhere except the last 10 steps. Inputs are one-hot over the 10 input symbols (``d = 10``);
+there are 9 output classes (0 = blank, 1..8). Samples are generated, never stored: sample ``i`` of
+seed ``s`` is the same on every call and every machine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["CopyTask", "copy_baseline"]
+
+SYMBOLS = 10  # how many symbols to copy
+ALPHABET = 8  # symbols are drawn from 1..8
+MARKER = 9
+INPUT_SIZE = 10  # one-hot over {0 blank, 1..8, 9 marker}
+NUM_CLASSES = 9  # 0 blank, 1..8
+
+
+def copy_baseline(length: int) -> float:
+    """Cross-entropy per step of the best memoryless strategy: ``10 ln 8 / T`` (nats)."""
+    return SYMBOLS * math.log(ALPHABET) / length
+
+
+class CopyTask(torch.utils.data.Dataset):
+    """``num_samples`` copy-task sequences of total length ``length``.
+
+    Item ``i`` is ``(x, y)``: ``x`` float32 one-hot ``(T, 10)``, ``y`` int64 ``(T,)``.
+    """
+
+    def __init__(self, num_samples: int, length: int = 1000, seed: int = 0) -> None:
+        if length < 2 * SYMBOLS + 1:
+            raise ValueError(f"copy task length must be >= {2 * SYMBOLS + 1} "
+                             f"(10 symbols, a marker, 10 answer steps), got {length}")
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        self.num_samples, self.length, self.seed = num_samples, length, seed
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def symbols(self, index: int) -> np.ndarray:
+        """The 10 symbols of sample ``index`` (values in 1..8)."""
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f"sample {index} out of range [0, {self.num_samples})")
+        return np.random.default_rng([self.seed, index]).integers(1, ALPHABET + 1, SYMBOLS)
+
+    def tokens(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Input symbol ids ``(T,)`` and targets ``(T,)`` of sample ``index``."""
+        symbols = self.symbols(index)
+        inputs = np.zeros(self.length, dtype=np.int64)
+        targets = np.zeros(self.length, dtype=np.int64)
+        inputs[:SYMBOLS] = symbols
+        inputs[self.length - SYMBOLS - 1] = MARKER
+        targets[self.length - SYMBOLS:] = symbols
+        return inputs, targets
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        inputs, targets = self.tokens(index)
+        x = torch.nn.functional.one_hot(torch.from_numpy(inputs), INPUT_SIZE).float()
+        return x, torch.from_numpy(targets)

@@ -1,0 +1,151 @@
+"""HadamRNN and Block-HadamRNN.
+
+``h_t = W h_{t-1} + U x_t + b`` (``h_0 = 0``), ``y = V relu(h) + c``, read at the last step or at
+every step. ``W = diag(sign u)(I ⊗ H_m)/sqrt(m)`` is a parametrization of a plain ``nn.Linear``;
+``U`` and ``V`` are quantized to ``p`` bits; biases and the optional embedding stay full precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .engine import ENGINES, recur
+from .hadamard import check_power_of_two
+from .layers import QuantizedLinear
+from .recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
+
+__all__ = ["HadamRNNConfig", "HadamRNN"]
+
+
+@dataclass
+class HadamRNNConfig:
+    """Hyper-parameters of a HadamRNN.
+
+    Attributes:
+        input_size: features per time step ``d`` (with an embedding: the embedding dimension).
+        hidden_size: ``n``, a power of two.
+        output_size: number of outputs ``C`` (classes, or 1 for a binary logit).
+        block_size: ``m`` for Block-HadamRNN, ``None`` for the full ``H_n``.
+        input_bits, output_bits: bits of ``U`` and ``V`` (``None`` = full precision).
+        vocab_size: when set, inputs are token ids ``(B, T)`` embedded in ``input_size`` dims (id 0 = padding).
+        readout: ``"last"`` (many-to-one, output ``(B, C)``) or ``"all"`` (many-to-many, ``(B, T, C)``).
+        engine: sequence engine, a key of ``hadamrnn.engine.ENGINES``.
+    """
+
+    input_size: int = 1
+    hidden_size: int = 128
+    output_size: int = 10
+    block_size: int | None = None
+    input_bits: int | None = 4
+    output_bits: int | None = 4
+    vocab_size: int | None = None
+    readout: Literal["last", "all"] = "last"
+    engine: str = "loop"
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "hidden_size", "output_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_power_of_two(self.hidden_size, "hidden_size")
+        if self.block_size is not None:
+            check_power_of_two(self.block_size, "block_size")
+            if self.block_size > self.hidden_size:
+                raise ValueError(f"block_size {self.block_size} exceeds hidden_size {self.hidden_size}")
+        for name in ("input_bits", "output_bits"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 16):
+                raise ValueError(f"{name} must be an int in [2, 16] or None (full precision), got {value!r}")
+        if self.vocab_size is not None and (not isinstance(self.vocab_size, int) or self.vocab_size < 2):
+            raise ValueError(f"vocab_size must be an int >= 2 (id 0 is padding) or None, got {self.vocab_size!r}")
+        if self.readout not in ("last", "all"):
+            raise ValueError(f"readout must be 'last' or 'all', got {self.readout!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "HadamRNNConfig":
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ValueError(f"unknown model key(s) {unknown}; valid keys: {sorted(valid)}")
+        return cls(**values)
+
+
+class HadamRNN(nn.Module):
+    """Recurrent network with a binary (or sparse ternary) orthogonal recurrent matrix.
+
+    Input ``(B, T, d)`` floats, or ``(B, T)`` integer token ids when ``config.vocab_size`` is set.
+    Output ``(B, C)`` for ``readout="last"``, ``(B, T, C)`` for ``readout="all"``.
+    """
+
+    def __init__(self, config: HadamRNNConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        n = config.hidden_size
+        self.embedding = (nn.Embedding(config.vocab_size, config.input_size, padding_idx=0)
+                          if config.vocab_size is not None else None)
+        self.input = QuantizedLinear(config.input_size, n, quantizer=config.input_bits)  # U, b
+        nn.init.zeros_(self.input.bias)
+        self.recurrent = hadamard_orthogonal(nn.Linear(n, n, bias=False), block=config.block_size,
+                                             generator=generator)  # W
+        self.output = QuantizedLinear(n, config.output_size, quantizer=config.output_bits)  # V, c
+
+    @property
+    def recurrence(self) -> SignedHadamard:
+        """The parametrization ``u ↦ W``."""
+        return parametrization(self.recurrent)
+
+    @property
+    def latent(self) -> nn.Parameter:
+        """The latent vector ``u`` of shape ``(n,)``."""
+        return latent(self.recurrent)
+
+    def _check_inputs(self, inputs: Tensor) -> None:
+        c = self.config
+        if c.vocab_size is not None:
+            if inputs.dim() != 2 or inputs.dtype not in (torch.int64, torch.int32):
+                raise ValueError(f"this model embeds token ids: expected an integer tensor (B, T), got "
+                                 f"{inputs.dtype} of shape {tuple(inputs.shape)}")
+        elif inputs.dim() != 3 or not torch.is_floating_point(inputs) or inputs.shape[-1] != c.input_size:
+            hint = " (add a feature axis: x.unsqueeze(-1))" if inputs.dim() == 2 and c.input_size == 1 else ""
+            raise ValueError(f"expected float inputs of shape (B, T, {c.input_size}), got {inputs.dtype} "
+                             f"of shape {tuple(inputs.shape)}{hint}")
+        if inputs.shape[1] == 0:
+            raise ValueError("sequences must have at least one time step (T >= 1)")
+
+    def states(self, inputs: Tensor) -> Tensor:
+        """Pre-activation hidden states: ``(B, n)`` at the last step, or ``(B, T, n)`` for ``readout="all"``."""
+        self._check_inputs(inputs)
+        embedding = self.embedding.weight if self.embedding is not None else None
+        return recur(self.config.engine, self.recurrence, self.latent, inputs,
+                     self.input.quantized_weight(), self.input.bias, self.config.readout, embedding)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.output(F.relu(self.states(inputs)))
+
+    @torch.no_grad()
+    def effective_weights(self) -> dict[str, Tensor]:
+        """The tensors the forward pass really uses (after quantization), detached.
+
+        ``W`` (n, n) dense, ``U`` (n, d), ``b`` (n,), ``V`` (C, n), ``c`` (C,), and ``embedding``
+        (vocab, d) when present: enough to rebuild the forward pass independently.
+        """
+        weights = {
+            "W": self.recurrent.weight.detach().clone(),
+            "U": self.input.quantized_weight().detach().clone(),
+            "b": self.input.bias.detach().clone(),
+            "V": self.output.quantized_weight().detach().clone(),
+            "c": self.output.bias.detach().clone(),
+        }
+        if self.embedding is not None:
+            weights["embedding"] = self.embedding.weight.detach().clone()
+        return weights
