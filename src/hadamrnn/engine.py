@@ -5,21 +5,36 @@ and returns the states the read-out needs: ``h_T`` of shape ``(B, n)`` (``readou
 ``h_t`` stacked as ``(B, T, n)`` (``readout="all"``). The states are pre-activations: the
 non-linearity belongs to the read-out, not to the recurrence.
 
-``loop`` is the plain step-by-step oracle: dense ``W``, inputs projected at each step, exactly what
-the reference implementation does. Every other engine is tested against it.
+Engines (all exchangeable; each fast one is tested against ``loop``):
+
+- ``loop``: the plain step-by-step oracle: dense ``W``, inputs projected at each step, autograd
+  through every step; exactly what the reference implementation does.
+- ``fused``: the recurrence over the whole sequence as one autograd node. ``W h`` is a fast
+  Walsh–Hadamard transform plus sign flips, run in compiled code on the CPU (``hadamrnn.native``);
+  the backward pass runs the adjoint recurrence with ``Wᵀ = (I ⊗ H_m) diag(s) / sqrt(m)`` instead of
+  storing a graph of ``T`` steps. Inputs are projected for all steps in one product; token inputs
+  project only the distinct tokens of the batch (``U e = (E Uᵀ)[token]``).
+- ``kernel``: many-to-one with float inputs: ``h_T = Σ_k W^k [U | b] [x_{T-1-k}; 1]``. The kernel
+  ``W^k [U | b]`` (``T × n × (d+1)``) is the ``fused`` recurrence driven by an impulse, independent
+  of the batch; one contraction with the inputs then gives ``h_T``.
+- ``auto``: ``kernel`` when ``readout="last"``, inputs are floats and ``d + 1 < B`` (its sequential
+  work runs on ``d + 1`` columns instead of ``B`` rows); otherwise ``fused``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import native
+from .hadamard import fwht
 from .recurrent import SignedHadamard
 
-__all__ = ["ENGINES", "recur", "loop"]
+__all__ = ["ENGINES", "recur", "choose_engine", "loop", "fused", "kernel", "signed_hadamard_recurrence"]
 
 Readout = Literal["last", "all"]
 
@@ -42,24 +57,117 @@ def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, 
     return torch.stack(states, dim=1) if readout == "all" else h
 
 
+class _SignedHadamardRecurrence(torch.autograd.Function):
+    """``H[0] = Z[0]``, ``H[t] = s ⊙ (B H[t-1]) / sqrt(m) + Z[t]`` on ``Z`` of shape ``(T, N, n)``."""
+
+    @staticmethod
+    def forward(ctx, signs: Tensor, z: Tensor, block: int) -> Tensor:  # type: ignore[override]
+        scale = 1.0 / math.sqrt(block)
+        states = torch.empty_like(z)
+        if z.device.type == "cpu":
+            native.recurrence_forward(signs.numpy(), z.numpy(), states.numpy(), block, scale)
+        else:
+            w_transposed = _dense(signs, block).T.contiguous()
+            states[0] = z[0]
+            for t in range(1, z.shape[0]):
+                torch.addmm(z[t], states[t - 1], w_transposed, out=states[t])
+        ctx.block = block
+        ctx.save_for_backward(signs, z, states)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states: Tensor):  # type: ignore[override]
+        signs, z, states = ctx.saved_tensors
+        block = ctx.block
+        grad_states = grad_states.contiguous()
+        grad_z = torch.empty_like(grad_states)
+        if z.device.type == "cpu":
+            rows = torch.empty(z.shape[1], z.shape[2], dtype=z.dtype)
+            native.recurrence_backward(signs.numpy(), z.numpy(), states.numpy(), grad_states.numpy(),
+                                       grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
+            grad_signs = signs * rows.sum(0)
+        else:
+            w = _dense(signs, block)
+            grad_z[-1] = grad_states[-1]
+            for t in range(z.shape[0] - 1, 0, -1):
+                torch.addmm(grad_states[t - 1], grad_z[t], w, out=grad_z[t - 1])
+            grad_signs = signs * torch.einsum("tbn,tbn->n", grad_z[1:], states[1:] - z[1:])
+        return grad_signs, grad_z, None
+
+
+def _dense(signs: Tensor, block: int) -> Tensor:
+    """Dense ``W = diag(s)(I ⊗ H_m)/sqrt(m)`` from the signs (for devices without compiled kernels)."""
+    return signs[:, None] * fwht(torch.eye(signs.shape[0], dtype=signs.dtype, device=signs.device), block)
+
+
+def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor) -> Tensor:
+    """All states ``H`` (T, N, n) of ``H[t] = W H[t-1] + Z[t]``, ``H[0] = Z[0]``, for ``Z`` (T, N, n).
+
+    Differentiable in ``z`` and (straight through the sign) in ``latent``.
+    """
+    signs = recurrence.signs(latent).to(z.dtype)
+    return _SignedHadamardRecurrence.apply(signs, z.contiguous(), recurrence.block)
+
+
+def _project(inputs: Tensor, U: Tensor, b: Tensor, embedding: Tensor | None) -> Tensor:
+    """``U x_t + b`` for every step, ``(B, T, n)``; token inputs project each distinct token once."""
+    if embedding is None:
+        return F.linear(inputs, U, b)
+    tokens, where = torch.unique(inputs, return_inverse=True)
+    return F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)[where]
+
+
+def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
+          readout: Readout, embedding: Tensor | None = None) -> Tensor:
+    """Whole-sequence recurrence as one autograd node (see module docstring)."""
+    z = _project(inputs, U, b, embedding).transpose(0, 1)  # time-major (T, B, n)
+    states = signed_hadamard_recurrence(recurrence, latent, z)
+    return states[-1] if readout == "last" else states.transpose(0, 1)
+
+
+def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
+           readout: Readout, embedding: Tensor | None = None) -> Tensor:
+    """Many-to-one by the convolution kernel ``W^k [U | b]`` (see module docstring)."""
+    if readout != "last" or embedding is not None:
+        raise ValueError("the kernel engine computes only the last state of float inputs "
+                         "(readout='last', no embedding); use engine 'fused' or 'auto'")
+    batch, steps, features = inputs.shape
+    projection = torch.cat([U, b[:, None]], dim=1).T  # (d+1, n): rows are the columns of [U | b]
+    impulse = torch.cat([projection[None], projection.new_zeros(steps - 1, *projection.shape)])
+    taps = signed_hadamard_recurrence(recurrence, latent, impulse)  # taps[k] = (W^k [U | b])ᵀ
+    ones = inputs.new_ones(batch, steps, 1)
+    reversed_inputs = torch.cat([inputs, ones], dim=2).flip(1)  # row k holds [x_{T-1-k}; 1]
+    return reversed_inputs.reshape(batch, -1) @ taps.reshape(-1, taps.shape[-1])
+
+
+def choose_engine(readout: Readout, inputs: Tensor, embedding: Tensor | None) -> str:
+    """The ``auto`` rule (module docstring)."""
+    if readout == "last" and embedding is None and inputs.shape[-1] + 1 < inputs.shape[0]:
+        return "kernel"
+    return "fused"
+
+
 Engine = Callable[..., Tensor]
-ENGINES: dict[str, Engine] = {"loop": loop}
+ENGINES: dict[str, Engine] = {"loop": loop, "fused": fused, "kernel": kernel}
+ENGINE_NAMES = ("auto", *ENGINES)
 
 
 def recur(engine: str, recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor,
           b: Tensor, readout: Readout, embedding: Tensor | None = None) -> Tensor:
-    """Run the named engine.
+    """Run the named engine (``"auto"`` applies :func:`choose_engine`).
 
     Args:
-        engine: a key of :data:`ENGINES`.
+        engine: ``"auto"`` or a key of :data:`ENGINES`.
         recurrence, latent: the parametrization of ``W`` and its latent ``u`` of shape ``(n,)``.
         inputs: ``(B, T, d)`` floats, or ``(B, T)`` token ids when ``embedding`` is given.
         U: ``(n, d)`` input projection (already quantized); b: ``(n,)`` bias.
         readout: ``"last"`` → ``(B, n)``; ``"all"`` → ``(B, T, n)``.
         embedding: optional ``(vocab, d)`` table; row 0 is padding.
     """
+    if engine == "auto":
+        engine = choose_engine(readout, inputs, embedding)
     try:
         run = ENGINES[engine]
     except KeyError:
-        raise ValueError(f"unknown engine {engine!r}; choose one of {sorted(ENGINES)}") from None
+        raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_NAMES)}") from None
     return run(recurrence, latent, inputs, U, b, readout, embedding)

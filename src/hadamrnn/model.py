@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .engine import ENGINES, recur
+from .engine import ENGINE_NAMES, recur
 from .hadamard import check_power_of_two
 from .layers import QuantizedLinear
 from .recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
@@ -34,7 +34,8 @@ class HadamRNNConfig:
         input_bits, output_bits: bits of ``U`` and ``V`` (``None`` = full precision).
         vocab_size: when set, inputs are token ids ``(B, T)`` embedded in ``input_size`` dims (id 0 = padding).
         readout: ``"last"`` (many-to-one, output ``(B, C)``) or ``"all"`` (many-to-many, ``(B, T, C)``).
-        engine: sequence engine, a key of ``hadamrnn.engine.ENGINES``.
+        engine: sequence engine: "auto" (by shapes), "loop" (step-by-step oracle), "fused" or "kernel"
+            (see ``hadamrnn.engine``).
     """
 
     input_size: int = 1
@@ -45,7 +46,7 @@ class HadamRNNConfig:
     output_bits: int | None = 4
     vocab_size: int | None = None
     readout: Literal["last", "all"] = "last"
-    engine: str = "loop"
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "output_size"):
@@ -65,8 +66,8 @@ class HadamRNNConfig:
             raise ValueError(f"vocab_size must be an int >= 2 (id 0 is padding) or None, got {self.vocab_size!r}")
         if self.readout not in ("last", "all"):
             raise ValueError(f"readout must be 'last' or 'all', got {self.readout!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {sorted(ENGINES)}, got {self.engine!r}")
+        if self.engine not in ENGINE_NAMES:
+            raise ValueError(f"engine must be one of {list(ENGINE_NAMES)}, got {self.engine!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
