@@ -104,12 +104,13 @@ def test_recurrence_primitive_against_dense_powers(block):
     p = SignedHadamard(n, block).double()
     u = torch.randn(n, dtype=torch.float64, requires_grad=True)
     z = torch.randn(steps, 3, n, dtype=torch.float64, requires_grad=True)
-    states = signed_hadamard_recurrence(p, u, z)
+    states = signed_hadamard_recurrence(p, u, z.transpose(0, 1)).transpose(0, 1)
     W = p(u.detach())
     expected = torch.stack([sum(z[j] @ torch.linalg.matrix_power(W, t - j).T for j in range(t + 1))
                             for t in range(steps)])
     assert torch.allclose(states, expected, atol=1e-12)
     assert torch.autograd.gradcheck(lambda zz: signed_hadamard_recurrence(p, u.detach(), zz), (z,))
+    assert torch.autograd.gradcheck(lambda zz: signed_hadamard_recurrence(p, u.detach(), zz, last_only=True), (z,))
 
 
 def test_auto_rule():

@@ -50,49 +50,58 @@ def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, 
     W = recurrence(latent).to(x.dtype)
     h = x.new_zeros(x.shape[0], W.shape[0])
     states = []
-    for t in range(x.shape[1]):
-        h = F.linear(h, W) + F.linear(x[:, t], U, b)
+    for x_t in x.unbind(1):  # unbind, not x[:, t]: slicing's backward would zero-fill all of x per step
+        h = F.linear(h, W) + F.linear(x_t, U, b)
         if readout == "all":
             states.append(h)
     return torch.stack(states, dim=1) if readout == "all" else h
 
 
 class _SignedHadamardRecurrence(torch.autograd.Function):
-    """``H[0] = Z[0]``, ``H[t] = s ⊙ (B H[t-1]) / sqrt(m) + Z[t]`` on ``Z`` of shape ``(T, N, n)``."""
+    """``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]`` on ``Z`` of shape ``(N, T, n)``.
+
+    Returns every state, or only ``H[:, -1]`` when ``last_only`` (then the backward pass reads no
+    gradient for the other steps instead of a tensor of zeros).
+    """
 
     @staticmethod
-    def forward(ctx, signs: Tensor, z: Tensor, block: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, signs: Tensor, z: Tensor, block: int, last_only: bool) -> Tensor:  # type: ignore[override]
         scale = 1.0 / math.sqrt(block)
         states = torch.empty_like(z)
         if z.device.type == "cpu":
             native.recurrence_forward(signs.numpy(), z.numpy(), states.numpy(), block, scale)
         else:
             w_transposed = _dense(signs, block).T.contiguous()
-            states[0] = z[0]
-            for t in range(1, z.shape[0]):
-                torch.addmm(z[t], states[t - 1], w_transposed, out=states[t])
-        ctx.block = block
+            states[:, 0] = z[:, 0]
+            for t in range(1, z.shape[1]):
+                states[:, t] = torch.addmm(z[:, t], states[:, t - 1], w_transposed)
+        ctx.block, ctx.last_only = block, last_only
         ctx.save_for_backward(signs, z, states)
-        return states
+        return states[:, -1].clone() if last_only else states
 
     @staticmethod
-    def backward(ctx, grad_states: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
         signs, z, states = ctx.saved_tensors
         block = ctx.block
-        grad_states = grad_states.contiguous()
-        grad_z = torch.empty_like(grad_states)
+        if ctx.last_only:
+            grad_last = grad.contiguous()
+            grad_states = grad.new_zeros(1, 1, 1).expand(z.shape)  # zero-stride: no memory, no reads
+        else:
+            grad_states = grad.contiguous()
+            grad_last = grad_states[:, -1].contiguous()
+        grad_z = torch.empty_like(z)
         if z.device.type == "cpu":
-            rows = torch.empty(z.shape[1], z.shape[2], dtype=z.dtype)
-            native.recurrence_backward(signs.numpy(), z.numpy(), states.numpy(), grad_states.numpy(),
+            rows = torch.empty(z.shape[0], z.shape[2], dtype=z.dtype)
+            native.recurrence_backward(signs.numpy(), z.numpy(), states.numpy(), grad_states.numpy(), grad_last.numpy(),
                                        grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
             grad_signs = signs * rows.sum(0)
         else:
             w = _dense(signs, block)
-            grad_z[-1] = grad_states[-1]
-            for t in range(z.shape[0] - 1, 0, -1):
-                torch.addmm(grad_states[t - 1], grad_z[t], w, out=grad_z[t - 1])
-            grad_signs = signs * torch.einsum("tbn,tbn->n", grad_z[1:], states[1:] - z[1:])
-        return grad_signs, grad_z, None
+            grad_z[:, -1] = grad_last
+            for t in range(z.shape[1] - 1, 0, -1):
+                grad_z[:, t - 1] = torch.addmm(grad_states[:, t - 1], grad_z[:, t], w)
+            grad_signs = signs * torch.einsum("btn,btn->n", grad_z[:, 1:], states[:, 1:] - z[:, 1:])
+        return grad_signs, grad_z, None, None
 
 
 def _dense(signs: Tensor, block: int) -> Tensor:
@@ -100,13 +109,14 @@ def _dense(signs: Tensor, block: int) -> Tensor:
     return signs[:, None] * fwht(torch.eye(signs.shape[0], dtype=signs.dtype, device=signs.device), block)
 
 
-def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor) -> Tensor:
-    """All states ``H`` (T, N, n) of ``H[t] = W H[t-1] + Z[t]``, ``H[0] = Z[0]``, for ``Z`` (T, N, n).
+def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor, last_only: bool = False) -> Tensor:
+    """States of ``H[:, t] = W H[:, t-1] + Z[:, t]``, ``H[:, 0] = Z[:, 0]``, for ``Z`` of shape (N, T, n).
 
+    Returns all of them, ``(N, T, n)``, or ``H[:, -1]`` of shape ``(N, n)`` when ``last_only``.
     Differentiable in ``z`` and (straight through the sign) in ``latent``.
     """
     signs = recurrence.signs(latent).to(z.dtype)
-    return _SignedHadamardRecurrence.apply(signs, z.contiguous(), recurrence.block)
+    return _SignedHadamardRecurrence.apply(signs, z.contiguous(), recurrence.block, last_only)
 
 
 def _project(inputs: Tensor, U: Tensor, b: Tensor, embedding: Tensor | None) -> Tensor:
@@ -114,15 +124,13 @@ def _project(inputs: Tensor, U: Tensor, b: Tensor, embedding: Tensor | None) -> 
     if embedding is None:
         return F.linear(inputs, U, b)
     tokens, where = torch.unique(inputs, return_inverse=True)
-    return F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)[where]
+    return F.embedding(where, F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b))
 
 
 def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
           readout: Readout, embedding: Tensor | None = None) -> Tensor:
     """Whole-sequence recurrence as one autograd node (see module docstring)."""
-    z = _project(inputs, U, b, embedding).transpose(0, 1)  # time-major (T, B, n)
-    states = signed_hadamard_recurrence(recurrence, latent, z)
-    return states[-1] if readout == "last" else states.transpose(0, 1)
+    return signed_hadamard_recurrence(recurrence, latent, _project(inputs, U, b, embedding), readout == "last")
 
 
 def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
@@ -133,8 +141,8 @@ def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor
                          "(readout='last', no embedding); use engine 'fused' or 'auto'")
     batch, steps, features = inputs.shape
     projection = torch.cat([U, b[:, None]], dim=1).T  # (d+1, n): rows are the columns of [U | b]
-    impulse = torch.cat([projection[None], projection.new_zeros(steps - 1, *projection.shape)])
-    taps = signed_hadamard_recurrence(recurrence, latent, impulse)  # taps[k] = (W^k [U | b])ᵀ
+    impulse = torch.cat([projection[:, None], projection.new_zeros(projection.shape[0], steps - 1, projection.shape[1])], 1)
+    taps = signed_hadamard_recurrence(recurrence, latent, impulse).transpose(0, 1)  # taps[k] = (W^k [U | b])ᵀ
     ones = inputs.new_ones(batch, steps, 1)
     reversed_inputs = torch.cat([inputs, ones], dim=2).flip(1)  # row k holds [x_{T-1-k}; 1]
     return reversed_inputs.reshape(batch, -1) @ taps.reshape(-1, taps.shape[-1])

@@ -1,13 +1,14 @@
 """Compiled CPU kernels (numba) for the signed-Hadamard linear recurrence.
 
-Row-vector form, for ``T`` steps and ``N`` independent rows of width ``n``::
+Batch-major row form, for ``N`` independent rows of ``T`` steps of width ``n``::
 
-    H[0] = Z[0],   H[t] = s ⊙ (scale · B H[t-1]) + Z[t],   B = I_{n/m} ⊗ H_m,  scale = 1/sqrt(m)
+    H[:, 0] = Z[:, 0],   H[:, t] = s ⊙ (scale · B H[:, t-1]) + Z[:, t],   B = I_{n/m} ⊗ H_m,  scale = 1/sqrt(m)
 
 Each step costs ``n log2(m)`` additions and ``n`` sign-scalings per row, against ``n²``
-multiply-adds for a dense matrix–vector product. Rows are independent and run in parallel.
-These functions work on NumPy arrays (float32 or float64) and know nothing of autograd;
-``hadamrnn.engine`` wraps them.
+multiply-adds for a dense matrix–vector product. Rows are processed in tiles of ``TILE`` held
+transposed (``n × TILE``), so every butterfly is a vector operation across the rows of the tile;
+tiles run in parallel. The functions take NumPy arrays (float32 or float64) and know nothing of
+autograd; ``hadamrnn.engine`` wraps them.
 """
 
 from __future__ import annotations
@@ -17,53 +18,78 @@ from numba import njit, prange
 
 __all__ = ["recurrence_forward", "recurrence_backward"]
 
+TILE = 16
+
 
 @njit(inline="always", cache=True)
-def _fwht_inplace(x, block):
-    n = x.shape[0]
+def _fwht_columns(x, block):
+    """Unnormalised ``I ⊗ H_block`` applied to every column of ``x`` (n × R), in place."""
+    n, width = x.shape
     half = 1
     while half < block:
         for start in range(0, n, 2 * half):
             for j in range(start, start + half):
-                a = x[j]
-                b = x[j + half]
-                x[j] = a + b
-                x[j + half] = a - b
+                for c in range(width):
+                    a = x[j, c]
+                    b = x[j + half, c]
+                    x[j, c] = a + b
+                    x[j + half, c] = a - b
         half *= 2
 
 
 @njit(parallel=True, cache=True)
 def recurrence_forward(signs, z, out, block, scale):
-    """Fill ``out`` (T, N, n) with the states ``H``; ``signs`` (n,) ±1, ``z`` (T, N, n)."""
-    steps, rows, n = z.shape
-    for r in prange(rows):
-        buf = np.empty(n, dtype=z.dtype)
-        out[0, r, :] = z[0, r, :]
-        for t in range(1, steps):
-            buf[:] = out[t - 1, r, :]
-            _fwht_inplace(buf, block)
+    """Fill ``out`` (N, T, n) with the states; ``signs`` (n,) ±1, ``z`` (N, T, n)."""
+    rows, steps, n = z.shape
+    for tile in prange((rows + TILE - 1) // TILE):
+        first = tile * TILE
+        width = min(TILE, rows - first)
+        state = np.empty((n, width), dtype=z.dtype)
+        for c in range(width):
             for i in range(n):
-                out[t, r, i] = signs[i] * (scale * buf[i]) + z[t, r, i]
+                state[i, c] = z[first + c, 0, i]
+                out[first + c, 0, i] = state[i, c]
+        for t in range(1, steps):
+            _fwht_columns(state, block)
+            for c in range(width):
+                for i in range(n):
+                    value = signs[i] * (scale * state[i, c]) + z[first + c, t, i]
+                    state[i, c] = value
+                    out[first + c, t, i] = value
 
 
 @njit(parallel=True, cache=True)
-def recurrence_backward(signs, z, states, grad_states, grad_z, grad_signs_rows, block, scale):
+def recurrence_backward(signs, z, states, grad_states, grad_last, grad_z, grad_signs_rows, block, scale):
     """Adjoint pass.
 
-    Fills ``grad_z`` (T, N, n) with ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), and
+    ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` and ``grad_last`` (N, n) at ``t = T-1`` (pass a
+    zero-stride ``grad_states`` when only the last state is used). Fills ``grad_z`` (N, T, n) with
+    ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), and
     ``grad_signs_rows`` (N, n) with ``Σ_{t≥1} λ[t] ⊙ (H[t] - Z[t])`` per row: since
     ``H[t] - Z[t] = s ⊙ scale · B H[t-1]``, multiplying the row sum by ``s`` gives ``∂L/∂s``.
     """
-    steps, rows, n = states.shape
-    for r in prange(rows):
-        buf = np.empty(n, dtype=states.dtype)
-        acc = np.zeros(n, dtype=states.dtype)
-        grad_z[steps - 1, r, :] = grad_states[steps - 1, r, :]
+    rows, steps, n = states.shape
+    for tile in prange((rows + TILE - 1) // TILE):
+        first = tile * TILE
+        width = min(TILE, rows - first)
+        adjoint = np.empty((n, width), dtype=states.dtype)
+        total = np.zeros((n, width), dtype=states.dtype)
+        for c in range(width):
+            for i in range(n):
+                adjoint[i, c] = grad_last[first + c, i]
+                grad_z[first + c, steps - 1, i] = adjoint[i, c]
         for t in range(steps - 1, 0, -1):
+            for c in range(width):
+                for i in range(n):
+                    r = first + c
+                    total[i, c] += adjoint[i, c] * (states[r, t, i] - z[r, t, i])
+                    adjoint[i, c] = signs[i] * adjoint[i, c]
+            _fwht_columns(adjoint, block)
+            for c in range(width):
+                for i in range(n):
+                    value = grad_states[first + c, t - 1, i] + scale * adjoint[i, c]
+                    adjoint[i, c] = value
+                    grad_z[first + c, t - 1, i] = value
+        for c in range(width):
             for i in range(n):
-                acc[i] += grad_z[t, r, i] * (states[t, r, i] - z[t, r, i])
-                buf[i] = signs[i] * grad_z[t, r, i]
-            _fwht_inplace(buf, block)
-            for i in range(n):
-                grad_z[t - 1, r, i] = grad_states[t - 1, r, i] + scale * buf[i]
-        grad_signs_rows[r, :] = acc
+                grad_signs_rows[first + c, i] = total[i, c]

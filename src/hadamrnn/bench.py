@@ -1,0 +1,135 @@
+"""Training-step benchmark: a fast engine against the step-by-step loop, same process, interleaved.
+
+One training step = forward, loss, backward, Adam update, on the paper's shapes:
+
+| config | n | input | T | B | read-out | loss |
+|---|---|---|---|---|---|---|
+| pmnist | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes |
+| imdb | 128 | token ids, 10k vocab, embedding 512 | 500 | 100 | last | binary cross-entropy |
+| copy | 128 | one-hot, 10 symbols | 1000 | 128 | every step | cross-entropy, 9 classes |
+
+IMDB batches are synthetic: token ranks drawn from a Zipf law (exponent 1) over the vocabulary and
+reviews pre-padded to 500 tokens, so the number of distinct tokens per batch is that of real text.
+Peak memory is measured in a fresh subprocess per engine: the peak resident set size during two
+training steps minus the resident size just before them.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import HadamRNN, HadamRNNConfig
+
+__all__ = ["BENCH_CONFIGS", "benchmark", "main"]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    model: dict
+    batch: int
+    steps: int
+    loss: str  # "ce" | "bce" | "ce_all"
+
+
+BENCH_CONFIGS = {
+    "pmnist": BenchConfig("pmnist", dict(input_size=1, hidden_size=512, output_size=10), 100, 784, "ce"),
+    "imdb": BenchConfig("imdb", dict(input_size=512, hidden_size=128, output_size=1, vocab_size=10_000), 100, 500, "bce"),
+    "copy": BenchConfig("copy", dict(input_size=10, hidden_size=128, output_size=9, readout="all"), 128, 1000, "ce_all"),
+}
+
+
+def _batch(config: BenchConfig, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    b, t = config.batch, config.steps
+    if config.name == "imdb":
+        vocab = config.model["vocab_size"]
+        ranks = np.arange(3, vocab, dtype=np.float64)  # ids 0 pad, 1 start, 2 out-of-vocabulary
+        tokens = rng.choice(np.arange(3, vocab), size=(b, t), p=(1 / ranks) / (1 / ranks).sum())
+        lengths = rng.integers(t // 4, t + 1, size=b)
+        tokens[np.arange(t)[None, :] < (t - lengths)[:, None]] = 0
+        return torch.from_numpy(tokens), torch.from_numpy(rng.integers(0, 2, b)).float()
+    if config.name == "copy":
+        x = torch.nn.functional.one_hot(torch.from_numpy(rng.integers(0, 10, (b, t))), 10).float()
+        return x, torch.from_numpy(rng.integers(0, 9, (b, t)))
+    return torch.from_numpy(rng.random((b, t, 1), dtype=np.float32)), torch.from_numpy(rng.integers(0, 10, b))
+
+
+def _trainer(config: BenchConfig, engine: str):
+    torch.manual_seed(0)
+    model = HadamRNN(HadamRNNConfig(engine=engine, **config.model))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = _batch(config)
+
+    def step() -> None:
+        out = model(x)
+        if config.loss == "bce":
+            loss = F.binary_cross_entropy_with_logits(out.squeeze(-1), y)
+        else:
+            loss = F.cross_entropy(out.flatten(0, -2), y.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _peak_mb(config_name: str, engine: str) -> float:
+    code = ("import resource, sys, torch; from hadamrnn.bench import BENCH_CONFIGS, _trainer, _rss_mb;"
+            f"step = _trainer(BENCH_CONFIGS[{config_name!r}], {engine!r}); before = _rss_mb(); step(); step();"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    import resource
+    return pages * resource.getpagesize() / 2**20
+
+
+def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: bool = True) -> dict:
+    """Median training-step seconds of ``engine`` and ``loop``, timed alternately, and peak memory."""
+    config = BENCH_CONFIGS[config_name]
+    fast, slow = _trainer(config, engine), _trainer(config, "loop")
+    fast(), slow()  # warm-up: compilation, allocator
+    fast_times, slow_times = [], []
+    for _ in range(repeats):
+        for step, times in ((fast, fast_times), (slow, slow_times)):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+    fast_s, slow_s = statistics.median(fast_times), statistics.median(slow_times)
+    result = {"config": config_name, "engine": engine, "engine_step_s": fast_s, "loop_step_s": slow_s,
+              "speedup": slow_s / fast_s}
+    if memory:
+        result["engine_peak_mb"] = _peak_mb(config_name, engine)
+        result["loop_peak_mb"] = _peak_mb(config_name, "loop")
+    return result
+
+
+def main(configs: list[str], engine: str = "auto", repeats: int = 5, as_json: bool = False) -> list[dict]:
+    results = []
+    if not as_json:
+        print(f"training step (forward + backward + Adam), median of {repeats}, torch threads "
+              f"{torch.get_num_threads()}")
+        print(f"{'config':8} {'engine s':>10} {'loop s':>10} {'speedup':>8} {'engine MB':>10} {'loop MB':>10}")
+    for name in configs:
+        r = benchmark(name, engine, repeats)
+        results.append(r)
+        if as_json:
+            print(json.dumps(r))
+        else:
+            print(f"{name:8} {r['engine_step_s']:10.4f} {r['loop_step_s']:10.4f} {r['speedup']:7.1f}× "
+                  f"{r['engine_peak_mb']:10.1f} {r['loop_peak_mb']:10.1f}", flush=True)
+    return results
