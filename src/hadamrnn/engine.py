@@ -85,7 +85,7 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         block = ctx.block
         if ctx.last_only:
             grad_last = grad.contiguous()
-            grad_states = grad.new_zeros(1, 1, 1).expand(z.shape)  # zero-stride: no memory, no reads
+            grad_states = grad.new_zeros(1, 1, 1)  # not read: every step but the last has zero gradient
         else:
             grad_states = grad.contiguous()
             grad_last = grad_states[:, -1].contiguous()
@@ -93,13 +93,14 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         if z.device.type == "cpu":
             rows = torch.empty(z.shape[0], z.shape[2], dtype=z.dtype)
             native.recurrence_backward(signs.numpy(), z.numpy(), states.numpy(), grad_states.numpy(), grad_last.numpy(),
-                                       grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
+                                       not ctx.last_only, grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
             grad_signs = signs * rows.sum(0)
         else:
             w = _dense(signs, block)
             grad_z[:, -1] = grad_last
             for t in range(z.shape[1] - 1, 0, -1):
-                grad_z[:, t - 1] = torch.addmm(grad_states[:, t - 1], grad_z[:, t], w)
+                adjoint = grad_z[:, t] @ w
+                grad_z[:, t - 1] = adjoint if ctx.last_only else adjoint + grad_states[:, t - 1]
             grad_signs = signs * torch.einsum("btn,btn->n", grad_z[:, 1:], states[:, 1:] - z[:, 1:])
         return grad_signs, grad_z, None, None
 

@@ -5,10 +5,16 @@ Batch-major row form, for ``N`` independent rows of ``T`` steps of width ``n``::
     H[:, 0] = Z[:, 0],   H[:, t] = s ⊙ (scale · B H[:, t-1]) + Z[:, t],   B = I_{n/m} ⊗ H_m,  scale = 1/sqrt(m)
 
 Each step costs ``n log2(m)`` additions and ``n`` sign-scalings per row, against ``n²``
-multiply-adds for a dense matrix–vector product. Rows are processed in tiles of ``TILE`` held
-transposed (``n × TILE``), so every butterfly is a vector operation across the rows of the tile;
-tiles run in parallel. The functions take NumPy arrays (float32 or float64) and know nothing of
-autograd; ``hadamrnn.engine`` wraps them.
+multiply-adds for a dense matrix–vector product. Rows are independent and run in parallel. Two
+layouts of the working state, chosen by measurement (docs/performance.md):
+
+- one row at a time (a contiguous ``n``-vector; butterflies vectorize once they span 8+ entries):
+  the faster forward pass for few rows, and the faster backward pass at every size measured;
+- tiles of ``TILE`` rows held transposed (``n × TILE``), so that every butterfly is a vector
+  operation across the tile: the faster forward pass for many rows.
+
+The functions take NumPy arrays (float32 or float64) and know nothing of autograd;
+``hadamrnn.engine`` wraps them.
 """
 
 from __future__ import annotations
@@ -22,8 +28,29 @@ TILE = 16
 
 
 @njit(inline="always", cache=True)
+def _fwht_row(x, block):
+    """Unnormalised ``I ⊗ H_block`` on the vector ``x``, in place."""
+    n = x.shape[0]
+    half = 1
+    if block >= 4:  # the first two rounds together, as a 4-point transform per group of 4
+        for s in range(0, n, 4):
+            a0, a1, a2, a3 = x[s], x[s + 1], x[s + 2], x[s + 3]
+            b0, b1, b2, b3 = a0 + a1, a0 - a1, a2 + a3, a2 - a3
+            x[s], x[s + 1], x[s + 2], x[s + 3] = b0 + b2, b1 + b3, b0 - b2, b1 - b3
+        half = 4
+    while half < block:
+        for start in range(0, n, 2 * half):
+            for j in range(start, start + half):
+                a = x[j]
+                b = x[j + half]
+                x[j] = a + b
+                x[j + half] = a - b
+        half *= 2
+
+
+@njit(inline="always", cache=True)
 def _fwht_columns(x, block):
-    """Unnormalised ``I ⊗ H_block`` applied to every column of ``x`` (n × R), in place."""
+    """Unnormalised ``I ⊗ H_block`` on every column of ``x`` (n × width), in place."""
     n, width = x.shape
     half = 1
     while half < block:
@@ -38,8 +65,23 @@ def _fwht_columns(x, block):
 
 
 @njit(parallel=True, cache=True)
-def recurrence_forward(signs, z, out, block, scale):
-    """Fill ``out`` (N, T, n) with the states; ``signs`` (n,) ±1, ``z`` (N, T, n)."""
+def _forward_rows(signs, z, out, block, scale):
+    rows, steps, n = z.shape
+    for r in prange(rows):
+        state = np.empty(n, dtype=z.dtype)
+        for i in range(n):
+            state[i] = z[r, 0, i]
+            out[r, 0, i] = state[i]
+        for t in range(1, steps):
+            _fwht_row(state, block)
+            for i in range(n):
+                value = signs[i] * (scale * state[i]) + z[r, t, i]
+                state[i] = value
+                out[r, t, i] = value
+
+
+@njit(parallel=True, cache=True)
+def _forward_tiles(signs, z, out, block, scale):
     rows, steps, n = z.shape
     for tile in prange((rows + TILE - 1) // TILE):
         first = tile * TILE
@@ -58,38 +100,44 @@ def recurrence_forward(signs, z, out, block, scale):
                     out[first + c, t, i] = value
 
 
+def recurrence_forward(signs: np.ndarray, z: np.ndarray, out: np.ndarray, block: int, scale: float) -> None:
+    """Fill ``out`` (N, T, n) with the states; ``signs`` (n,) ±1, ``z`` (N, T, n), all C-contiguous."""
+    (_forward_tiles if z.shape[0] >= 2 * TILE else _forward_rows)(signs, z, out, block, scale)
+
+
 @njit(parallel=True, cache=True)
-def recurrence_backward(signs, z, states, grad_states, grad_last, grad_z, grad_signs_rows, block, scale):
+def recurrence_backward(signs, z, states, grad_states, grad_last, has_grad_states, grad_z, grad_signs_rows,
+                        block, scale):
     """Adjoint pass.
 
-    ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` and ``grad_last`` (N, n) at ``t = T-1`` (pass a
-    zero-stride ``grad_states`` when only the last state is used). Fills ``grad_z`` (N, T, n) with
-    ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), and
-    ``grad_signs_rows`` (N, n) with ``Σ_{t≥1} λ[t] ⊙ (H[t] - Z[t])`` per row: since
-    ``H[t] - Z[t] = s ⊙ scale · B H[t-1]``, multiplying the row sum by ``s`` gives ``∂L/∂s``.
+    ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` (zero when ``has_grad_states`` is false, and
+    then ``grad_states`` is not read) and ``grad_last`` (N, n) at ``t = T-1``. Fills ``grad_z``
+    (N, T, n) with ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``) and ``grad_signs_rows``
+    (N, n) with ``Σ_{t≥1} λ[t] ⊙ (H[t] - Z[t])`` per row: since ``H[t] - Z[t] = s ⊙ scale · B H[t-1]``,
+    multiplying the row sum by ``s`` gives ``∂L/∂s``.
     """
     rows, steps, n = states.shape
-    for tile in prange((rows + TILE - 1) // TILE):
-        first = tile * TILE
-        width = min(TILE, rows - first)
-        adjoint = np.empty((n, width), dtype=states.dtype)
-        total = np.zeros((n, width), dtype=states.dtype)
-        for c in range(width):
-            for i in range(n):
-                adjoint[i, c] = grad_last[first + c, i]
-                grad_z[first + c, steps - 1, i] = adjoint[i, c]
+    for r in prange(rows):
+        adjoint = np.empty(n, dtype=states.dtype)
+        total = np.zeros(n, dtype=states.dtype)
+        for i in range(n):
+            adjoint[i] = grad_last[r, i]
+            grad_z[r, steps - 1, i] = adjoint[i]
         for t in range(steps - 1, 0, -1):
-            for c in range(width):
-                for i in range(n):
-                    r = first + c
-                    total[i, c] += adjoint[i, c] * (states[r, t, i] - z[r, t, i])
-                    adjoint[i, c] = signs[i] * adjoint[i, c]
-            _fwht_columns(adjoint, block)
-            for c in range(width):
-                for i in range(n):
-                    value = grad_states[first + c, t - 1, i] + scale * adjoint[i, c]
-                    adjoint[i, c] = value
-                    grad_z[first + c, t - 1, i] = value
-        for c in range(width):
             for i in range(n):
-                grad_signs_rows[first + c, i] = total[i, c]
+                a = adjoint[i]
+                total[i] += a * (states[r, t, i] - z[r, t, i])
+                adjoint[i] = signs[i] * a
+            _fwht_row(adjoint, block)
+            if has_grad_states:
+                for i in range(n):
+                    value = grad_states[r, t - 1, i] + scale * adjoint[i]
+                    adjoint[i] = value
+                    grad_z[r, t - 1, i] = value
+            else:
+                for i in range(n):
+                    value = scale * adjoint[i]
+                    adjoint[i] = value
+                    grad_z[r, t - 1, i] = value
+        for i in range(n):
+            grad_signs_rows[r, i] = total[i]
