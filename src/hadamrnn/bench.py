@@ -1,6 +1,6 @@
 """Training-step benchmark: a fast engine against the step-by-step loop, same process, interleaved.
 
-One training step = forward, loss, backward, Adam update, on the paper's shapes:
+One training step = forward, loss, backward, Adam update (``fused=True``, for both), on the paper's shapes:
 
 | config | n | input | T | B | read-out | loss |
 |---|---|---|---|---|---|---|
@@ -10,8 +10,8 @@ One training step = forward, loss, backward, Adam update, on the paper's shapes:
 
 IMDB batches are synthetic: token ranks drawn from a Zipf law (exponent 1) over the vocabulary and
 reviews pre-padded to 500 tokens, so the number of distinct tokens per batch is that of real text.
-Peak memory is measured in a fresh subprocess per engine: the peak resident set size during two
-training steps minus the resident size just before them.
+Peak memory is measured in a fresh subprocess per engine (Linux): the peak resident set size during
+two training steps minus the resident size just before them.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _batch(config: BenchConfig, seed: int = 0):
 def _trainer(config: BenchConfig, engine: str):
     torch.manual_seed(0)
     model = HadamRNN(HadamRNNConfig(engine=engine, **config.model))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as hadamrnn.train uses
     x, y = _batch(config)
 
     def step() -> None:
@@ -84,18 +84,21 @@ def _trainer(config: BenchConfig, engine: str):
 
 
 def _peak_mb(config_name: str, engine: str) -> float:
-    code = ("import resource, sys, torch; from hadamrnn.bench import BENCH_CONFIGS, _trainer, _rss_mb;"
-            f"step = _trainer(BENCH_CONFIGS[{config_name!r}], {engine!r}); before = _rss_mb(); step(); step();"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)")
+    """Peak resident memory of two training steps above the resident size before them (fresh process)."""
+    code = ("from hadamrnn.bench import BENCH_CONFIGS, _trainer, _memory_kb;"
+            f"step = _trainer(BENCH_CONFIGS[{config_name!r}], {engine!r});"
+            "open('/proc/self/clear_refs', 'w').write('5');"  # resets the peak (VmHWM) to the current size
+            "before = _memory_kb('VmRSS'); step(); step(); print((_memory_kb('VmHWM') - before) / 1024)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    import resource
-    return pages * resource.getpagesize() / 2**20
+def _memory_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: bool = True) -> dict:

@@ -76,12 +76,12 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
             for t in range(1, z.shape[1]):
                 states[:, t] = torch.addmm(z[:, t], states[:, t - 1], w_transposed)
         ctx.block, ctx.last_only = block, last_only
-        ctx.save_for_backward(signs, z, states)
+        ctx.save_for_backward(signs, states)
         return states[:, -1].clone() if last_only else states
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        signs, z, states = ctx.saved_tensors
+        signs, states = ctx.saved_tensors
         block = ctx.block
         if ctx.last_only:
             grad_last = grad.contiguous()
@@ -89,19 +89,19 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         else:
             grad_states = grad.contiguous()
             grad_last = grad_states[:, -1].contiguous()
-        grad_z = torch.empty_like(z)
-        if z.device.type == "cpu":
-            rows = torch.empty(z.shape[0], z.shape[2], dtype=z.dtype)
-            native.recurrence_backward(signs.numpy(), z.numpy(), states.numpy(), grad_states.numpy(), grad_last.numpy(),
+        grad_z = torch.empty_like(states)
+        if states.device.type == "cpu":
+            rows = torch.empty(states.shape[0], states.shape[2], dtype=states.dtype)
+            native.recurrence_backward(signs.numpy(), states.numpy(), grad_states.numpy(), grad_last.numpy(),
                                        not ctx.last_only, grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
-            grad_signs = signs * rows.sum(0)
+            grad_signs = rows.sum(0)
         else:
             w = _dense(signs, block)
             grad_z[:, -1] = grad_last
-            for t in range(z.shape[1] - 1, 0, -1):
+            for t in range(states.shape[1] - 1, 0, -1):
                 adjoint = grad_z[:, t] @ w
                 grad_z[:, t - 1] = adjoint if ctx.last_only else adjoint + grad_states[:, t - 1]
-            grad_signs = signs * torch.einsum("btn,btn->n", grad_z[:, 1:], states[:, 1:] - z[:, 1:])
+            grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], fwht(states[:, :-1], block))
         return grad_signs, grad_z, None, None
 
 

@@ -106,27 +106,29 @@ def recurrence_forward(signs: np.ndarray, z: np.ndarray, out: np.ndarray, block:
 
 
 @njit(parallel=True, cache=True)
-def recurrence_backward(signs, z, states, grad_states, grad_last, has_grad_states, grad_z, grad_signs_rows,
-                        block, scale):
+def recurrence_backward(signs, states, grad_states, grad_last, has_grad_states, grad_z, grad_signs_rows, block, scale):
     """Adjoint pass.
 
     ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` (zero when ``has_grad_states`` is false, and
     then ``grad_states`` is not read) and ``grad_last`` (N, n) at ``t = T-1``. Fills ``grad_z``
     (N, T, n) with ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``) and ``grad_signs_rows``
-    (N, n) with ``Σ_{t≥1} λ[t] ⊙ (H[t] - Z[t])`` per row: since ``H[t] - Z[t] = s ⊙ scale · B H[t-1]``,
-    multiplying the row sum by ``s`` gives ``∂L/∂s``.
+    (N, n) with ``Σ_{t≥1} λ[t] ⊙ scale · B H[t-1]`` per row, whose sum over rows is ``∂L/∂s``.
     """
     rows, steps, n = states.shape
     for r in prange(rows):
         adjoint = np.empty(n, dtype=states.dtype)
+        previous = np.empty(n, dtype=states.dtype)
         total = np.zeros(n, dtype=states.dtype)
         for i in range(n):
             adjoint[i] = grad_last[r, i]
             grad_z[r, steps - 1, i] = adjoint[i]
         for t in range(steps - 1, 0, -1):
             for i in range(n):
+                previous[i] = states[r, t - 1, i]
+            _fwht_row(previous, block)
+            for i in range(n):
                 a = adjoint[i]
-                total[i] += a * (states[r, t, i] - z[r, t, i])
+                total[i] += a * previous[i]
                 adjoint[i] = signs[i] * a
             _fwht_row(adjoint, block)
             if has_grad_states:
@@ -140,4 +142,4 @@ def recurrence_backward(signs, z, states, grad_states, grad_last, has_grad_state
                     adjoint[i] = value
                     grad_z[r, t - 1, i] = value
         for i in range(n):
-            grad_signs_rows[r, i] = total[i]
+            grad_signs_rows[r, i] = scale * total[i]

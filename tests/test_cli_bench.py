@@ -1,0 +1,13 @@
+import json
+
+from hadamrnn.cli import main
+
+
+def test_bench_json_reports_the_documented_keys(capsys):
+    assert main(["bench", "--config", "pmnist", "--repeats", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result) == {"config", "engine", "engine_step_s", "loop_step_s", "speedup", "engine_peak_mb", "loop_peak_mb"}
+    assert result["config"] == "pmnist" and result["engine"] == "auto"
+    assert result["engine_step_s"] > 0 and result["loop_step_s"] > 0
+    assert abs(result["speedup"] - result["loop_step_s"] / result["engine_step_s"]) < 1e-9
+    assert result["engine_peak_mb"] > 0 and result["loop_peak_mb"] > 0
