@@ -3,7 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .train import fit, load_config
+
+    config = None if args.resume else load_config(args.config, args.set)
+    if args.resume and args.set:
+        raise ValueError("--set cannot change a resumed run; it continues with the config saved in its run dir")
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download)
+    r = result.results
+    print(f"test {r['metric_name']} (best-validation checkpoint): {r['test_metric']:.4f}; "
+          f"last checkpoint: {r['last_test_metric']:.4f}; {r['seconds']:.0f} s; results in {out / 'results.json'}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .train import evaluate, load_splits, load_trained
+
+    model, config, info = load_trained(args.checkpoint)
+    splits = load_splits(config, args.data_dir)
+    result = evaluate(model, dict(splits.items())[args.split], info, config.data.batch_size)
+    result = {"split": args.split, "metric_name": info.metric, "metric": result["metric"], "loss": result["loss"],
+              "accuracy": result["accuracy"]}
+    print(json.dumps(result) if args.json else f"{args.split} {info.metric}: {result['metric']:.4f} "
+          f"(loss {result['loss']:.4f}, accuracy {result['accuracy']:.4f})")
+    return 0
+
+
+def _size(args: argparse.Namespace) -> int:
+    from .size import model_size_bits, size_summary
+    from .train import build_model, load_config, load_trained
+
+    source = Path(args.source)
+    if source.suffix in (".yaml", ".yml"):
+        from .train import load_splits
+
+        config = load_config(source, args.set)
+        model = build_model(config, load_splits(config, args.data_dir).info)
+    else:
+        model = load_trained(source)[0]
+    print(json.dumps(model_size_bits(model)) if args.json else size_summary(model))
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import load_data, summarize
+
+    options = {"path": args.path} if args.name == "npz" else {}
+    summary = summarize(load_data(args.name, args.data_dir, args.download, **options))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{summary['name']}: {summary['num_classes']} classes, loss {summary['loss']}, metric {summary['metric']}"
+          + (f", vocabulary {summary['vocab_size']}" if "vocab_size" in summary else ""))
+    for split, s in summary["splits"].items():
+        counts = ", ".join(f"{k}: {v}" for k, v in s["class_counts"].items())
+        print(f"  {split:5} {s['samples']:>7} samples, sample shape {tuple(s['sample_shape'])}, "
+              f"T = {s['sequence_length']}; classes {{{counts}}}")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -17,6 +79,38 @@ def _bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hadamrnn", description="Binary / sparse-ternary orthogonal RNNs.")
     commands = parser.add_subparsers(dest="command", required=True)
+    data_help = "data directory (default: $HADAMRNN_DATA, else ./data)"
+
+    train = commands.add_parser("train", help="train a model from a YAML config")
+    train.add_argument("config", nargs="?", help="YAML config (see configs/); not needed with --resume")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    train.add_argument("--data-dir", help=data_help)
+    train.add_argument("--out", help="run directory (default: runs/<config name>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--download", action="store_true", help="fetch missing data files (needs internet)")
+    train.set_defaults(run=_train)
+
+    ev = commands.add_parser("eval", help="evaluate a run directory or checkpoint")
+    ev.add_argument("checkpoint", help="run directory (uses its best checkpoint) or a .pt checkpoint")
+    ev.add_argument("--split", choices=["train", "val", "test"], default="test")
+    ev.add_argument("--data-dir", help=data_help)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=_eval)
+
+    size = commands.add_parser("size", help="bits per tensor of a config's model or a checkpoint")
+    size.add_argument("source", help="YAML config or checkpoint / run directory")
+    size.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    size.add_argument("--data-dir", help=data_help)
+    size.add_argument("--json", action="store_true")
+    size.set_defaults(run=_size)
+
+    data = commands.add_parser("data", help="load a data set and print its splits, shapes and class counts")
+    data.add_argument("name", choices=["copy", "smnist", "pmnist", "npz"])
+    data.add_argument("--path", help="the .npz file (data set npz)")
+    data.add_argument("--data-dir", help=data_help)
+    data.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")
+    data.add_argument("--json", action="store_true")
+    data.set_defaults(run=_data)
 
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
     bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "all"], default="all")
@@ -28,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train" and not args.resume and not args.config:
+        parser.error("train needs a CONFIG (or --resume with --out RUN_DIR)")
+    if args.command == "train" and args.resume and not args.out:
+        parser.error("--resume needs --out RUN_DIR")
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError) as error:

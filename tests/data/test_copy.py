@@ -32,3 +32,14 @@ def test_baseline_and_errors():
         CopyTask(1, length=20)
     with pytest.raises(IndexError):
         CopyTask(3, 30)[3]
+
+
+def test_copy_splits_use_disjoint_seeds_and_batch_matches_items():
+    from hadamrnn.data import load_data
+
+    splits = load_data("copy", length=25, train_samples=10, val_samples=4, test_samples=6, seed=3)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (10, 4, 6)
+    x, y = splits.train.batch(torch.tensor([2, 5]))
+    assert torch.equal(x[1], splits.train[5][0]) and torch.equal(y[0], splits.train[2][1])
+    assert not torch.equal(splits.train[0][1], splits.val[0][1])
+    assert splits.info.readout == "all" and splits.info.metric == "cross_entropy" and not splits.info.higher_is_better

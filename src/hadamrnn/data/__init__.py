@@ -1,5 +1,67 @@
-"""Data sets for the paper's benchmarks."""
+"""Data sets for the paper's benchmarks and your own, by name.
 
-from .copy import CopyTask, copy_baseline
+``load_data(name, data_dir, download, **options)`` returns :class:`Splits` (train / val / test and
+the :class:`TaskInfo` a model needs). Names: ``copy``, ``smnist``, ``pmnist``, ``npz``.
+"""
 
-__all__ = ["CopyTask", "copy_baseline"]
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from . import mnist
+from .arrays import ArrayDataset, Splits, TaskInfo
+from .copy import CopyTask, copy_baseline, load_copy
+from .files import DataError, data_dir, download as download_files
+from .npz import load_npz
+
+__all__ = ["DATASETS", "load_data", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
+           "ArrayDataset", "DataError", "data_dir"]
+
+DATASETS = ("copy", "smnist", "pmnist", "npz")
+_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES}
+
+
+def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
+    """Load data set ``name``. Options: copy — ``length``, ``train_samples``, ``val_samples``,
+    ``test_samples``, ``seed``; npz — ``path``. Others take none (``None`` values are ignored)."""
+    options = {k: v for k, v in options.items() if v is not None}
+    allowed = {"copy": {"length", "train_samples", "val_samples", "test_samples", "seed"}, "npz": {"path"}}
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")
+    unknown = set(options) - allowed.get(name, set())
+    if unknown:
+        raise ValueError(f"data set {name!r} takes no option(s) {sorted(unknown)}; "
+                         f"it takes {sorted(allowed.get(name, set())) or 'none'}")
+    root = data_dir(data_dir_path)
+    if download and name in _FILES:
+        download_files(name, _FILES[name], root)
+    if name == "copy":
+        return load_copy(**options)
+    if name == "npz":
+        return load_npz(options.get("path"))
+    return mnist.load_mnist(root, permuted=name == "pmnist")
+
+
+def summarize(splits: Splits, max_classes: int = 20) -> dict:
+    """Per split: samples, sample shape, sequence length, class counts (at most ``max_classes`` shown)."""
+    summary = {"name": splits.info.name, "num_classes": splits.info.num_classes, "loss": splits.info.loss,
+               "metric": splits.info.metric, "splits": {}}
+    if splits.info.vocab_size is not None:
+        summary["vocab_size"] = splits.info.vocab_size
+    for split, dataset in splits.items():
+        x, y = dataset.batch(torch.arange(min(len(dataset), 1)))
+        if isinstance(dataset, ArrayDataset):
+            labels = dataset.y
+        else:  # generated: count classes on a sample of up to 1000 sequences
+            labels = dataset.batch(torch.arange(min(len(dataset), 1000)))[1]
+        counts = Counter(labels.flatten().tolist())
+        summary["splits"][split] = {
+            "samples": len(dataset),
+            "sample_shape": list(x.shape[1:]),
+            "sequence_length": int(x.shape[1]),
+            "class_counts": {str(k): counts[k] for k in sorted(counts)[:max_classes]},
+        }
+    return summary

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CopyTask", "copy_baseline"]
+from .arrays import Splits, TaskInfo
+
+__all__ = ["CopyTask", "copy_baseline", "load_copy", "copy_info"]
 
 SYMBOLS = 10  # how many symbols to copy
 ALPHABET = 8  # symbols are drawn from 1..8
@@ -63,6 +65,24 @@ class CopyTask(torch.utils.data.Dataset):
         return inputs, targets
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        inputs, targets = self.tokens(index)
-        x = torch.nn.functional.one_hot(torch.from_numpy(inputs), INPUT_SIZE).float()
-        return x, torch.from_numpy(targets)
+        x, y = self.batch(torch.tensor([index]))
+        return x[0], y[0]
+
+    def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
+        """One-hot inputs ``(B, T, 10)`` float32 and targets ``(B, T)`` int64 of the given samples."""
+        pairs = [self.tokens(int(i)) for i in indices]
+        inputs = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        targets = torch.from_numpy(np.stack([p[1] for p in pairs]))
+        return torch.nn.functional.one_hot(inputs, INPUT_SIZE).float(), targets
+
+
+def copy_info(length: int = 1000) -> TaskInfo:
+    return TaskInfo("copy", num_classes=NUM_CLASSES, loss="ce_all", input_size=INPUT_SIZE,
+                    metric="cross_entropy", higher_is_better=False)
+
+
+def load_copy(length: int = 1000, train_samples: int = 512_000, val_samples: int = 2_000,
+              test_samples: int = 10_000, seed: int = 0) -> Splits:
+    """Train/val/test copy tasks from disjoint seeds (``seed``, ``seed + 1``, ``seed + 2``)."""
+    return Splits(copy_info(length), CopyTask(train_samples, length, seed), CopyTask(val_samples, length, seed + 1),
+                  CopyTask(test_samples, length, seed + 2))

@@ -1,0 +1,84 @@
+"""Your own sequence-classification data from one ``.npz`` file.
+
+Keys: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally ``x_val``, ``y_val`` (else
+10% of the training set, chosen by a fixed seed, is held out). ``x``: ``(N, T, d)`` floats or
+``(N, T)`` integer token ids (0 = padding); ``y``: ``(N,)`` class ids (many-to-one) or ``(N, T)``
+(a class at every step, many-to-many). Classes are ``0 … C-1``; ``C`` is the largest label + 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arrays import ArrayDataset, Splits, TaskInfo
+
+__all__ = ["load_npz"]
+
+SPLIT_SEED = 1234
+
+
+def _fail(path: Path, message: str) -> ValueError:
+    return ValueError(f"{path}: {message}")
+
+
+def load_npz(path: str | Path | None) -> Splits:
+    if path is None:
+        raise ValueError("data set 'npz' needs a file: set data.path (or --path) to your .npz")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such .npz file (expected keys x_train, y_train, x_test, y_test"
+                                f"[, x_val, y_val])")
+    try:
+        archive = dict(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as error:
+        raise _fail(path, f"not a readable .npz archive ({error})") from error
+    required = ["x_train", "y_train", "x_test", "y_test"]
+    missing = [k for k in required if k not in archive]
+    if missing:
+        raise _fail(path, f"missing key(s) {missing}; found {sorted(archive)}; required {required} "
+                          f"(optional x_val, y_val)")
+    if ("x_val" in archive) != ("y_val" in archive):
+        raise _fail(path, "give both x_val and y_val, or neither")
+    splits = {s: (archive[f"x_{s}"], archive[f"y_{s}"]) for s in ("train", "val", "test") if f"x_{s}" in archive}
+
+    tokens = np.issubdtype(splits["train"][0].dtype, np.integer)
+    per_step = splits["train"][1].ndim == 2
+    shapes = set()
+    for split, (x, y) in splits.items():
+        if tokens != np.issubdtype(x.dtype, np.integer):
+            raise _fail(path, f"x_{split} is {x.dtype} but x_train is {splits['train'][0].dtype}: use one kind of input")
+        if x.ndim != (2 if tokens else 3):
+            raise _fail(path, f"x_{split} has shape {x.shape}; expected (N, T) token ids or (N, T, d) floats")
+        if not tokens and not np.issubdtype(x.dtype, np.floating):
+            raise _fail(path, f"x_{split} has dtype {x.dtype}; expected floats or integer token ids")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise _fail(path, f"y_{split} has dtype {y.dtype}; labels must be integer class ids")
+        if y.shape[0] != x.shape[0]:
+            raise _fail(path, f"x_{split} has {x.shape[0]} samples but y_{split} has {y.shape[0]}")
+        if y.ndim != (2 if per_step else 1) or (per_step and y.shape[1] != x.shape[1]):
+            raise _fail(path, f"y_{split} has shape {y.shape}; expected (N,) or (N, T) like y_train {splits['train'][1].shape}")
+        if y.min(initial=0) < 0:
+            raise _fail(path, f"y_{split} has negative labels; classes must be 0..C-1")
+        if tokens and x.min(initial=0) < 0:
+            raise _fail(path, f"x_{split} has negative token ids")
+        shapes.add(x.shape[2] if not tokens else None)
+    if len(shapes) > 1:
+        raise _fail(path, f"feature sizes differ between splits: {sorted(shapes)}")
+
+    def tensors(x, y):
+        x = torch.from_numpy(x.astype(np.int64) if tokens else x.astype(np.float32))
+        return ArrayDataset(x, torch.from_numpy(y.astype(np.int64)))
+
+    if "val" not in splits:
+        x, y = splits["train"]
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
+        held = max(1, len(x) // 10)
+        splits["val"], splits["train"] = (x[order[:held]], y[order[:held]]), (x[order[held:]], y[order[held:]])
+    num_classes = int(max(int(y.max(initial=0)) for _, y in splits.values())) + 1
+    info = TaskInfo("npz", num_classes=max(num_classes, 2), loss="ce_all" if per_step else "ce",
+                    input_size=None if tokens else int(splits["train"][0].shape[2]),
+                    vocab_size=int(max(int(x.max(initial=0)) for x, _ in splits.values())) + 1 if tokens else None)
+    return Splits(info, *(tensors(*splits[s]) for s in ("train", "val", "test")))

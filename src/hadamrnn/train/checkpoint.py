@@ -1,0 +1,58 @@
+"""Checkpoints written atomically: a crash or kill mid-write leaves the previous file intact."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "CheckpointError"]
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, or from an unknown format version."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Serialise ``payload`` (state dicts, RNG states, counters, config) to ``path`` atomically."""
+    buffer = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, **payload}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for damaged files
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path} is not a hadamrnn checkpoint")
+    if payload["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {payload['format_version']}; this hadamrnn reads up to "
+                              f"{FORMAT_VERSION}. Upgrade hadamrnn.")
+    return payload

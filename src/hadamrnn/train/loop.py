@@ -1,0 +1,221 @@
+"""Fit and evaluate a HadamRNN on a data set: the whole training procedure, top to bottom.
+
+A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl``/``.csv``, ``curves.png``,
+``checkpoints/last.pt`` (everything needed to resume: model, optimizer, scheduler, RNG states,
+position in the epoch, running sums) and ``checkpoints/best.pt`` (best validation metric), and at
+the end ``results.json``. Shuffling uses its own generator seeded by ``(seed, epoch)``, so a resumed
+run replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from ..data import Splits, TaskInfo, load_data
+from ..model import HadamRNN, HadamRNNConfig
+from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from .config import ExperimentConfig, from_dict
+from .metrics import MetricsLog
+
+__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_trained", "RunResult"]
+
+
+def load_splits(config: ExperimentConfig, data_dir: str | Path | None = None, download: bool = False) -> Splits:
+    d = config.data
+    return load_data(d.name, data_dir, download, length=d.length, train_samples=d.train_samples,
+                     val_samples=d.val_samples, test_samples=d.test_samples, seed=d.seed, path=d.path)
+
+
+def build_model(config: ExperimentConfig, info: TaskInfo) -> HadamRNN:
+    m = config.model
+    if info.vocab_size is not None:
+        if m.embedding_dim is None:
+            raise ValueError(f"data set {info.name!r} has token inputs: set model.embedding_dim")
+        input_size = m.embedding_dim
+    else:
+        input_size = info.input_size
+    return HadamRNN(HadamRNNConfig(input_size=input_size, hidden_size=m.hidden_size, output_size=info.output_size,
+                                   block_size=m.block_size, input_bits=m.input_bits, output_bits=m.output_bits,
+                                   vocab_size=info.vocab_size, readout=info.readout, engine=m.engine))
+
+
+def _loss_and_hits(info: TaskInfo, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """Mean loss, number of correct predictions, number of predictions."""
+    if info.loss == "bce":
+        logits = logits.squeeze(-1)
+        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
+        hits = int(((logits > 0).long() == y).sum())
+    else:
+        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        loss = F.cross_entropy(logits, y)
+        hits = int((logits.argmax(-1) == y).sum())
+    return loss, hits, y.numel()
+
+
+def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
+    return loss if info.metric == "cross_entropy" else accuracy
+
+
+@torch.no_grad()
+def evaluate(model: HadamRNN, dataset, info: TaskInfo, batch_size: int, device: str = "cpu") -> dict:
+    """Mean loss, accuracy and the task's metric over ``dataset``."""
+    model.eval()
+    loss_sum, hits, count = 0.0, 0, 0
+    for start in range(0, len(dataset), batch_size):
+        x, y = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
+        x, y = x.to(device), y.to(device)
+        loss, batch_hits, batch_count = _loss_and_hits(info, model(x), y)
+        loss_sum += float(loss) * batch_count
+        hits, count = hits + batch_hits, count + batch_count
+    model.train()
+    loss, accuracy = loss_sum / count, hits / count
+    return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy)}
+
+
+@dataclass
+class RunResult:
+    completed: bool
+    results: dict | None
+    run_dir: Path
+
+
+def _device(name: str) -> str:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"optim.device={name!r} but no CUDA device is available; use optim.device=cpu")
+    return name
+
+
+def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
+        download: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> RunResult:
+    """Train as ``config`` says, writing everything into ``run_dir``.
+
+    ``resume``: continue from ``run_dir/checkpoints/last.pt`` with the configuration saved there.
+    ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
+    testing resumption.
+    """
+    run_dir = Path(run_dir)
+    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    checkpoint = None
+    if resume:
+        checkpoint = load_checkpoint(last_path)
+        config = from_dict(checkpoint["config"])
+    elif last_path.exists():
+        raise ValueError(f"{run_dir} already holds a run (checkpoints/last.pt); pass --resume to continue it "
+                         f"or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+
+    opt, device = config.optim, _device(config.optim.device)
+    splits = load_splits(config, data_dir, download)
+    info = splits.info
+    torch.manual_seed(opt.seed)
+    model = build_model(config, info).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr, fused=True)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=opt.gamma)
+    log = MetricsLog(run_dir)
+    state = {"epoch": 0, "batch": 0, "global_step": 0, "best_val": None, "seconds": 0.0,
+             "loss_sum": 0.0, "hits": 0, "count": 0}
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"])
+        state = checkpoint["state"]
+        log.truncate(state["epoch"])
+
+    def payload() -> dict:
+        return {"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "state": dict(state),
+                "info": info.__dict__}
+
+    train, batch_size = splits.train, config.data.batch_size
+    batches = math.ceil(len(train) / batch_size)
+    if opt.max_steps_per_epoch is not None:
+        batches = min(batches, opt.max_steps_per_epoch)
+    started = time.perf_counter() - state["seconds"]
+    last_save = time.perf_counter()
+    for epoch in range(state["epoch"], opt.epochs):
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
+        if state["batch"] == 0:
+            model.recurrence.set_reference(model.latent)
+        bar = tqdm(range(state["batch"], batches), initial=state["batch"], total=batches, disable=not progress,
+                   desc=f"epoch {epoch + 1}/{opt.epochs}", unit="step", dynamic_ncols=True)
+        for k in bar:
+            x, y = train.batch(order[k * batch_size:(k + 1) * batch_size])
+            x, y = x.to(device), y.to(device)
+            loss, hits, count = _loss_and_hits(info, model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            state["loss_sum"] += float(loss) * count
+            state["hits"] += hits
+            state["count"] += count
+            state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
+            train_loss = state["loss_sum"] / state["count"]
+            bar.set_postfix({"loss": f"{train_loss:.4f}", info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
+                             "lr": f"{scheduler.get_last_lr()[0]:.2e}", "flips": model.recurrence.flips(model.latent)})
+            due = time.perf_counter() - last_save >= opt.checkpoint_minutes * 60
+            stopping = stop_after_steps is not None and state["global_step"] >= stop_after_steps
+            if (due or stopping) and state["batch"] < batches:
+                state["seconds"] = time.perf_counter() - started
+                save_checkpoint(last_path, payload())
+                last_save = time.perf_counter()
+            if stopping and state["batch"] < batches:
+                bar.close()
+                return RunResult(False, None, run_dir)
+        bar.close()
+
+        val = evaluate(model, splits.val, info, batch_size, device)
+        train_loss = state["loss_sum"] / state["count"]
+        record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
+                  "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
+                  "val_loss": val["loss"], "val_metric": val["metric"], "metric_name": info.metric,
+                  "lr": scheduler.get_last_lr()[0], "flips": model.recurrence.flips(model.latent),
+                  "seconds": time.perf_counter() - started}
+        scheduler.step()
+        better = state["best_val"] is None or (val["metric"] > state["best_val"] if info.higher_is_better
+                                               else val["metric"] < state["best_val"])
+        if better:
+            state["best_val"] = val["metric"]
+            save_checkpoint(best_path, {"config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1,
+                                        "val_metric": val["metric"], "info": info.__dict__})
+        log.append(record)
+        print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
+              f"{' (best)' if better else ''}", flush=True)
+        state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
+        save_checkpoint(last_path, payload())
+        last_save = time.perf_counter()
+        if stop_after_steps is not None and state["global_step"] >= stop_after_steps and epoch + 1 < opt.epochs:
+            return RunResult(False, None, run_dir)
+
+    last_test = evaluate(model, splits.test, info, batch_size, device)
+    best_model = load_trained(best_path, device)[0]
+    best_test = evaluate(best_model, splits.test, info, batch_size, device)
+    results = {"test_metric": best_test["metric"], "metric_name": info.metric, "best_val_metric": state["best_val"],
+               "last_test_metric": last_test["metric"], "test_loss": best_test["loss"],
+               "test_accuracy": best_test["accuracy"], "epochs": opt.epochs, "steps": state["global_step"],
+               "seconds": state["seconds"]}
+    atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    return RunResult(True, results, run_dir)
+
+
+def load_trained(path: str | Path, device: str = "cpu") -> tuple[HadamRNN, ExperimentConfig, TaskInfo]:
+    """A model from a checkpoint file (``best.pt``/``last.pt``) or a run directory (its ``best.pt``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    checkpoint = load_checkpoint(path)
+    config = from_dict(checkpoint["config"])
+    info = TaskInfo(**checkpoint["info"])
+    model = build_model(config, info)
+    model.load_state_dict(checkpoint["model"])
+    return model.to(device), config, info

@@ -1,0 +1,69 @@
+"""Per-epoch metrics: ``metrics.jsonl`` (appended), ``metrics.csv`` and ``curves.png`` (rewritten)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+from .checkpoint import atomic_write_bytes
+
+__all__ = ["MetricsLog"]
+
+
+class MetricsLog:
+    def __init__(self, run_dir: Path) -> None:
+        self.jsonl, self.csv, self.png = run_dir / "metrics.jsonl", run_dir / "metrics.csv", run_dir / "curves.png"
+
+    def records(self) -> list[dict]:
+        if not self.jsonl.is_file():
+            return []
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+
+    def truncate(self, epochs: int) -> None:
+        """Keep the records of the first ``epochs`` epochs (a resumed run rewrites what came after)."""
+        kept = [r for r in self.records() if r["epoch"] <= epochs]
+        atomic_write_bytes(self.jsonl, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+    def append(self, record: dict) -> None:
+        with open(self.jsonl, "a") as stream:
+            stream.write(json.dumps(record) + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        self._write_csv()
+        self._plot()
+
+    def _write_csv(self) -> None:
+        records = self.records()
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+        atomic_write_bytes(self.csv, text.getvalue().encode())
+
+    def _plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        records = self.records()
+        epochs = [r["epoch"] for r in records]
+        metric = records[0]["metric_name"]
+        fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 4))
+        loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
+        loss_ax.plot(epochs, [r["val_loss"] for r in records], "o-", label="validation")
+        loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
+        metric_ax.plot(epochs, [r["train_metric"] for r in records], "o-", label="train")
+        metric_ax.plot(epochs, [r["val_metric"] for r in records], "o-", label="validation")
+        metric_ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        for ax in (loss_ax, metric_ax):
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        plt.close(fig)
+        atomic_write_bytes(self.png, buffer.getvalue())

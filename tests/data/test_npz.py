@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+
+from hadamrnn.data import load_data
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_float_sequences_with_held_out_validation(tmp_path):
+    rng = np.random.default_rng(0)
+    path = _save(tmp_path / "d.npz", x_train=rng.normal(size=(40, 7, 3)).astype(np.float32), y_train=np.arange(40) % 3,
+                 x_test=rng.normal(size=(9, 7, 3)), y_test=np.arange(9) % 3)
+    splits = load_data("npz", path=path)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (36, 4, 9)
+    assert splits.info.input_size == 3 and splits.info.num_classes == 3 and splits.info.loss == "ce"
+    assert splits.test.x.dtype == torch.float32
+
+
+def test_token_sequences_with_per_step_labels(tmp_path):
+    path = _save(tmp_path / "t.npz", x_train=np.ones((5, 6), np.int64), y_train=np.zeros((5, 6), np.int64),
+                 x_val=np.full((2, 6), 4), y_val=np.ones((2, 6), np.int64), x_test=np.ones((3, 6), np.int32),
+                 y_test=np.zeros((3, 6), np.int64))
+    splits = load_data("npz", path=path)
+    assert splits.info.vocab_size == 5 and splits.info.loss == "ce_all" and splits.info.readout == "all"
+    assert len(splits.val) == 2
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 5, 2))), "missing key.*y_test"),
+    (dict(x_train=np.zeros((4, 5)), y_train=np.zeros(4, int), x_test=np.zeros((2, 5)), y_test=np.zeros(2, int)),
+     r"expected \(N, T\) token ids or \(N, T, d\) floats"),
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(3, int), x_test=np.zeros((2, 5, 2)), y_test=np.zeros(2, int)),
+     "4 samples but y_train has 3"),
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(4), x_test=np.zeros((2, 5, 2)), y_test=np.zeros(2, int)),
+     "labels must be integer"),
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 5, 3)), y_test=np.zeros(2, int)),
+     "feature sizes differ"),
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 5, 2)), y_test=np.zeros(2, int),
+          x_val=np.zeros((1, 5, 2))), "both x_val and y_val"),
+])
+def test_invalid_files_get_errors_that_say_what_is_wrong(tmp_path, arrays, message):
+    with pytest.raises(ValueError, match=message):
+        load_data("npz", path=_save(tmp_path / "bad.npz", **arrays))
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ValueError, match="needs a file"):
+        load_data("npz")
+    with pytest.raises(FileNotFoundError, match="x_train"):
+        load_data("npz", path=tmp_path / "none.npz")
+
+
+def test_unknown_dataset_and_option():
+    with pytest.raises(ValueError, match="unknown data set"):
+        load_data("cifar")
+    with pytest.raises(ValueError, match="takes no option"):
+        load_data("smnist", length=3)

@@ -1,0 +1,81 @@
+import json
+
+import pytest
+import torch
+
+from hadamrnn.cli import main
+from hadamrnn.train import fit, load_config, load_trained
+
+SMALL = ["data.name=copy", "data.length=24", "data.train_samples=96", "data.val_samples=32", "data.test_samples=48",
+         "data.batch_size=16", "model.hidden_size=16", "optim.epochs=3", "optim.lr=0.01", "optim.gamma=0.9",
+         "optim.seed=4"]
+
+
+def _config(*extra):
+    return load_config(None, SMALL + list(extra))
+
+
+def test_run_directory_contents(tmp_path):
+    result = fit(_config(), tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "curves.png", "results.json",
+                 "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (run / name).is_file(), name
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    results = json.loads((run / "results.json").read_text())
+    assert results == result.results
+    assert {"test_metric", "metric_name", "best_val_metric", "epochs", "seconds"} <= set(results)
+    assert results["best_val_metric"] == min(r["val_metric"] for r in records)
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("stop_after", [4, 6, 13])  # mid-epoch, at an epoch end, mid-epoch later
+def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path, stop_after):
+    straight = fit(_config(), tmp_path / "straight", progress=False)
+    stopped = fit(_config(), tmp_path / "resumed", progress=False, stop_after_steps=stop_after)
+    assert not stopped.completed
+    resumed = fit(None, tmp_path / "resumed", resume=True, progress=False)
+    assert resumed.completed
+    a, _, _ = load_trained(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b, _, _ = load_trained(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(p, q), name
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert strip(resumed.results) == strip(straight.results)
+    lines = lambda run: [strip(json.loads(l)) for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731,E741
+    assert lines("resumed") == lines("straight")
+
+
+def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
+    fit(_config("optim.epochs=1"), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="--resume"):
+        fit(_config("optim.epochs=1"), tmp_path / "run", progress=False)
+
+
+def test_cli_train_eval_size_data(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {name: copy, length: 24, train_samples: 64, val_samples: 16, test_samples: 32, batch_size: 16}\n"
+                      "model: {hidden_size: 16}\noptim: {epochs: 1, lr: 0.01}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(out)]) == 0
+    assert "test cross_entropy" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert main(["eval", str(out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["metric"] == pytest.approx(results["test_metric"], rel=1e-6)
+    assert main(["size", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["W"] == 16
+    assert main(["size", str(config)]) == 0
+    assert "sign bits" in capsys.readouterr().out
+    assert main(["data", "copy", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["splits"]["train"]["sample_shape"] == [1000, 10]
+
+
+def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("optim: {learning_rate: 0.1}\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key optim.learning_rate" in err and "Traceback" not in err
