@@ -156,7 +156,7 @@ def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | No
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            state["loss_sum"] += float(loss) * count
+            state["loss_sum"] += loss.item() * count
             state["hits"] += hits
             state["count"] += count
             state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
