@@ -1,7 +1,8 @@
 """Data sets for the paper's benchmarks and your own, by name.
 
 ``load_data(name, data_dir, download, **options)`` returns :class:`Splits` (train / val / test and
-the :class:`TaskInfo` a model needs). Names: ``copy``, ``smnist``, ``pmnist``, ``npz``.
+the :class:`TaskInfo` a model needs). Names: ``copy``, ``smnist``, ``pmnist``, ``imdb``, ``sst2``,
+``qqp``, ``npz``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import mnist
+from . import mnist, text
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .copy import CopyTask, copy_baseline, load_copy
 from .files import DataError, data_dir, download as download_files
@@ -20,8 +21,8 @@ from .npz import load_npz
 __all__ = ["DATASETS", "load_data", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
            "ArrayDataset", "DataError", "data_dir"]
 
-DATASETS = ("copy", "smnist", "pmnist", "npz")
-_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES}
+DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "npz")
+_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES, "imdb": text.IMDB_FILES, **text.GLUE_FILES}
 
 
 def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
@@ -42,6 +43,10 @@ def load_data(name: str, data_dir_path: str | Path | None = None, download: bool
         return load_copy(**options)
     if name == "npz":
         return load_npz(options.get("path"))
+    if name == "imdb":
+        return text.load_imdb(root)
+    if name in ("sst2", "qqp"):
+        return text.load_glue(root, name)
     return mnist.load_mnist(root, permuted=name == "pmnist")
 
 

@@ -1,0 +1,181 @@
+"""Text classification: IMDB reviews (word vocabulary) and GLUE SST-2 / QQP (BERT WordPiece).
+
+IMDB, from ``imdb/aclImdb_v1.tar.gz`` (read directly) or an extracted ``imdb/aclImdb/`` folder:
+lowercase, HTML line breaks removed, words ``[a-z0-9]+('[a-z]+)?``; vocabulary = the most frequent
+training words, ids as Keras numbers them (0 padding, 1 start, 2 out-of-vocabulary, words from 3,
+``vocab_size`` ids in all); the start token then the words, the last ``MAX_LEN`` tokens kept,
+pre-padded with 0. Train = the 25,000 training reviews; validation and test = the two halves of
+the 25,000 test reviews, split by a fixed permutation. Token arrays are cached in
+``imdb/hadamrnn-cache-v1.npz`` (or ``~/.cache/hadamrnn`` when that folder is read-only),
+keyed by the archive's size and modification time.
+
+GLUE (``glue/SST-2/{train,dev}.tsv``, ``glue/QQP/{train,dev}.tsv``) is tokenized with the
+``tokenizers`` WordPiece model from ``bert-base-uncased/vocab.txt`` (lowercased, no network):
+``[CLS] sentence [SEP]`` (QQP: ``[CLS] q1 [SEP] [SEP] q2 [SEP]``), cut to ``GLUE_LEN`` tokens
+and pre-padded with ``[PAD]`` = 0, so the last step holds the last token. Test labels are hidden,
+so the dev set serves as both validation and reported test set.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arrays import ArrayDataset, Splits, TaskInfo
+from .files import DataFile, damaged, require
+
+__all__ = ["load_imdb", "load_glue", "IMDB_FILES", "GLUE_FILES", "tokenize_words"]
+
+MAX_LEN = 500
+IMDB_VOCAB = 10_000
+GLUE_LEN = 128
+SPLIT_SEED = 1234
+PAD, START, OOV = 0, 1, 2
+IMDB_FILES = [DataFile("imdb/aclImdb_v1.tar.gz", "2d1bc6389336aefdeb6f5badd46da7dc097273b545f696f75af227c1992e7056",
+                       "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz")]
+VOCAB_FILE = DataFile("bert-base-uncased/vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+                      "https://huggingface.co/bert-base-uncased/resolve/main/vocab.txt")
+GLUE_FILES = {
+    "sst2": [DataFile("glue/SST-2/train.tsv", "48eac26399f8456935f81dd9e3a745c1430adb6c62e233ccfe22db4a0d15d1d1",
+                      "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip (unzip into glue/)"),
+             DataFile("glue/SST-2/dev.tsv", "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0",
+                      "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip (unzip into glue/)"), VOCAB_FILE],
+    "qqp": [DataFile("glue/QQP/train.tsv", None, "https://dl.fbaipublicfiles.com/glue/data/QQP-clean.zip (unzip into glue/)"),
+            DataFile("glue/QQP/dev.tsv", None, "https://dl.fbaipublicfiles.com/glue/data/QQP-clean.zip (unzip into glue/)"),
+            VOCAB_FILE],
+}
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def tokenize_words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("<br />", " ").replace("<br/>", " "))
+
+
+def _imdb_reviews(root: Path) -> dict[str, list[tuple[str, int]]]:
+    """{split: [(text, label)]} in file-name order, from the archive or an extracted folder."""
+    reviews: dict[str, list[tuple[str, str, int]]] = {"train": [], "test": []}
+    pattern = re.compile(r"aclImdb/(train|test)/(pos|neg)/([^/]+\.txt)$")
+    folder = root / "imdb" / "aclImdb"
+    if folder.is_dir():
+        for path in sorted(folder.glob("*/*/*.txt")):
+            match = pattern.search(path.as_posix())
+            if match:
+                reviews[match[1]].append((match[3], path.read_text(encoding="utf-8"), int(match[2] == "pos")))
+    else:
+        require("imdb", IMDB_FILES, root)
+        with tarfile.open(root / IMDB_FILES[0].path, "r:gz") as archive:
+            for member in archive:
+                match = pattern.search(member.name)
+                if match and member.isfile():
+                    text = archive.extractfile(member).read().decode("utf-8")
+                    reviews[match[1]].append((match[3], text, int(match[2] == "pos")))
+    return {split: [(text, label) for _, text, label in sorted(items, key=lambda r: (r[2], r[0]))]
+            for split, items in reviews.items()}
+
+
+def _encode_imdb(reviews: dict[str, list[tuple[str, int]]]) -> dict[str, np.ndarray]:
+    tokens = {split: [tokenize_words(text) for text, _ in items] for split, items in reviews.items()}
+    counts = Counter(word for review in tokens["train"] for word in review)
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))[: IMDB_VOCAB - 3]
+    ids = {word: index + 3 for index, word in enumerate(ranked)}
+    arrays = {}
+    for split, reviews_tokens in tokens.items():
+        x = np.zeros((len(reviews_tokens), MAX_LEN), dtype=np.uint16)  # ids < 10,000
+        for row, review in enumerate(reviews_tokens):
+            sequence = ([START] + [ids.get(word, OOV) for word in review])[-MAX_LEN:]
+            x[row, MAX_LEN - len(sequence):] = sequence
+        arrays[f"x_{split}"] = x
+        arrays[f"y_{split}"] = np.array([label for _, label in reviews[split]], dtype=np.int64)
+    return arrays
+
+
+def _cache_path(root: Path) -> Path:
+    target = root / "imdb"
+    # The permission bits count, not just os.access: root may write into a folder marked read-only.
+    if os.access(target, os.W_OK) and target.stat().st_mode & 0o222:
+        return target / "hadamrnn-cache-v1.npz"
+    key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
+    return Path.home() / ".cache" / "hadamrnn" / f"imdb-{key}-v1.npz"
+
+
+def load_imdb(root: Path) -> Splits:
+    source = root / IMDB_FILES[0].path
+    folder = root / "imdb" / "aclImdb"
+    if not folder.is_dir():
+        require("imdb", IMDB_FILES, root)
+    stamp = np.array([source.stat().st_size, int(source.stat().st_mtime)] if source.is_file() else [0, 0])
+    cache = _cache_path(root)
+    arrays = None
+    if cache.is_file():
+        with np.load(cache) as stored:
+            if np.array_equal(stored["stamp"], stamp):
+                arrays = {k: stored[k] for k in stored.files}
+    if arrays is None:
+        try:
+            arrays = _encode_imdb(_imdb_reviews(root))
+        except (OSError, EOFError, tarfile.TarError, UnicodeDecodeError) as error:
+            raise damaged("imdb", IMDB_FILES, root, str(error)) from error
+        if not len(arrays["x_train"]) or not len(arrays["x_test"]):
+            raise damaged("imdb", IMDB_FILES, root, "no reviews found under aclImdb/{train,test}/{pos,neg}/")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_suffix(".tmp.npz")
+        np.savez(temporary, stamp=stamp, **arrays)
+        os.replace(temporary, cache)
+    held = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_test"]))
+    half = len(held) // 2
+    tensors = lambda x, y: ArrayDataset(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y))  # noqa: E731
+    info = TaskInfo("imdb", num_classes=2, loss="bce", vocab_size=IMDB_VOCAB)
+    return Splits(info, tensors(arrays["x_train"], arrays["y_train"]),
+                  tensors(arrays["x_test"][held[:half]], arrays["y_test"][held[:half]]),
+                  tensors(arrays["x_test"][held[half:]], arrays["y_test"][held[half:]]))
+
+
+def _read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as stream:
+        return list(csv.DictReader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def load_glue(root: Path, task: str) -> Splits:
+    from tokenizers import BertWordPieceTokenizer
+
+    files = GLUE_FILES[task]
+    train_path, dev_path, vocab_path = require(task, files, root)
+    tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
+    vocab_size = tokenizer.get_vocab_size()
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    if tokenizer.token_to_id("[PAD]") != PAD:
+        raise damaged(task, files, root, "[PAD] is not token 0 in vocab.txt")
+
+    def encode(path: Path) -> ArrayDataset:
+        rows = _read_tsv(path)
+        try:
+            if task == "sst2":
+                texts = [[row["sentence"]] for row in rows]
+                labels = [int(row["label"]) for row in rows]
+            else:
+                texts = [[row["question1"], row["question2"]] for row in rows]
+                labels = [int(row["is_duplicate"]) for row in rows]
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged(task, files, root, f"{path.name}: unexpected columns or labels ({error})") from error
+        pieces = tokenizer.encode_batch([t for parts in texts for t in parts], add_special_tokens=False)
+        x = np.zeros((len(texts), GLUE_LEN), dtype=np.int64)
+        cursor = 0
+        for row, parts in enumerate(texts):
+            ids = [cls]
+            for k in range(len(parts)):
+                ids += ([sep] if k else []) + pieces[cursor].ids + [sep]
+                cursor += 1
+            ids = ids[:GLUE_LEN - 1] + [sep] if len(ids) > GLUE_LEN else ids
+            x[row, GLUE_LEN - len(ids):] = ids
+        return ArrayDataset(torch.from_numpy(x), torch.tensor(labels, dtype=torch.int64))
+
+    dev = encode(dev_path)
+    return Splits(TaskInfo(task, num_classes=2, loss="bce", vocab_size=vocab_size), encode(train_path), dev, dev)
