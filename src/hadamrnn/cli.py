@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.set_defaults(run=_size)
 
     data = commands.add_parser("data", help="load a data set and print its splits, shapes and class counts")
-    data.add_argument("name", choices=["copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "npz"])
+    data.add_argument("name", choices=["copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz"])
     data.add_argument("--path", help="the .npz file (data set npz)")
     data.add_argument("--data-dir", help=data_help)
     data.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")

@@ -2,7 +2,7 @@
 
 ``load_data(name, data_dir, download, **options)`` returns :class:`Splits` (train / val / test and
 the :class:`TaskInfo` a model needs). Names: ``copy``, ``smnist``, ``pmnist``, ``imdb``, ``sst2``,
-``qqp``, ``npz``.
+``qqp``, ``har2``, ``har6``, ``npz``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import mnist, text
+from . import har, mnist, text
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .copy import CopyTask, copy_baseline, load_copy
 from .files import DataError, data_dir, download as download_files
@@ -21,8 +21,9 @@ from .npz import load_npz
 __all__ = ["DATASETS", "load_data", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
            "ArrayDataset", "DataError", "data_dir"]
 
-DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "npz")
-_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES, "imdb": text.IMDB_FILES, **text.GLUE_FILES}
+DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
+_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES, "imdb": text.IMDB_FILES, **text.GLUE_FILES,
+          "har2": har.FILES, "har6": har.FILES}
 
 
 def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
@@ -45,6 +46,8 @@ def load_data(name: str, data_dir_path: str | Path | None = None, download: bool
         return load_npz(options.get("path"))
     if name == "imdb":
         return text.load_imdb(root)
+    if name in ("har2", "har6"):
+        return har.load_har(root, classes=int(name[-1]))
     if name in ("sst2", "qqp"):
         return text.load_glue(root, name)
     return mnist.load_mnist(root, permuted=name == "pmnist")
