@@ -79,3 +79,35 @@ def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):
     assert main(["train", str(config), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "unknown key optim.learning_rate" in err and "Traceback" not in err
+
+
+def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
+    """A real kill -9 at an arbitrary moment: the run resumes and ends as an uninterrupted one."""
+    import subprocess
+    import sys
+    import time
+
+    overrides = ["data.name=copy", "data.length=24", "data.train_samples=1600", "data.val_samples=32",
+                 "data.test_samples=32", "data.batch_size=16", "model.hidden_size=16", "optim.epochs=2",
+                 "optim.lr=0.01", "optim.seed=5", "optim.checkpoint_minutes=0"]
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "hadamrnn.cli", "train", "--out", str(run)]
+    for item in overrides:
+        command += ["--set", item]
+    config = tmp_path / "empty.yaml"
+    config.write_text("{}\n")
+    process = subprocess.Popen(command[:4] + [str(config)] + command[4:], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "checkpoints" / "last.pt").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside the 200 steps: checkpoints are being rewritten after every step
+    process.kill()
+    process.wait()
+    assert not (run / "results.json").exists(), "the run finished before it could be killed; make it longer"
+    resumed = fit(None, run, resume=True, progress=False)
+    straight = fit(load_config(None, overrides[:-1]), tmp_path / "straight", progress=False)
+    a = load_trained(run / "checkpoints" / "last.pt")[0].state_dict()
+    b = load_trained(tmp_path / "straight" / "checkpoints" / "last.pt")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.results["test_metric"] == straight.results["test_metric"]
