@@ -58,30 +58,33 @@ def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, 
 
 
 class _SignedHadamardRecurrence(torch.autograd.Function):
-    """``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]`` on ``Z`` of shape ``(N, T, n)``.
+    """``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]`` with ``Z[r, t] = table[index[r, t]]``.
 
-    Returns every state, or only ``H[:, -1]`` when ``last_only`` (then the backward pass reads no
-    gradient for the other steps instead of a tensor of zeros).
+    ``table`` (V, n), ``index`` (N, T) int64: token inputs pass their projected token table, dense
+    inputs ``Z.reshape(N·T, n)`` with ``index = arange``. Returns every state ``(N, T, n)``, or only
+    ``H[:, -1]`` when ``last_only`` (then the backward pass reads no gradient for the other steps).
     """
 
     @staticmethod
-    def forward(ctx, signs: Tensor, z: Tensor, block: int, last_only: bool) -> Tensor:  # type: ignore[override]
+    def forward(ctx, signs: Tensor, table: Tensor, index: Tensor, block: int, last_only: bool,  # type: ignore[override]
+                unique_index: bool) -> Tensor:
         scale = 1.0 / math.sqrt(block)
-        states = torch.empty_like(z)
-        if z.device.type == "cpu":
-            native.recurrence_forward(signs.numpy(), z.numpy(), states.numpy(), block, scale)
+        states = table.new_empty(*index.shape, table.shape[1])
+        if table.device.type == "cpu":
+            native.recurrence_forward(signs.numpy(), table.numpy(), index.numpy(), states.numpy(), block, scale)
         else:
+            z = table[index]
             w_transposed = _dense(signs, block).T.contiguous()
             states[:, 0] = z[:, 0]
             for t in range(1, z.shape[1]):
                 states[:, t] = torch.addmm(z[:, t], states[:, t - 1], w_transposed)
-        ctx.block, ctx.last_only = block, last_only
-        ctx.save_for_backward(signs, states)
+        ctx.block, ctx.last_only, ctx.unique_index, ctx.table_rows = block, last_only, unique_index, table.shape[0]
+        ctx.save_for_backward(signs, index, states)
         return states[:, -1].clone() if last_only else states
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        signs, states = ctx.saved_tensors
+        signs, index, states = ctx.saved_tensors
         block = ctx.block
         if ctx.last_only:
             grad_last = grad.contiguous()
@@ -89,20 +92,25 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         else:
             grad_states = grad.contiguous()
             grad_last = grad_states[:, -1].contiguous()
-        grad_z = torch.empty_like(states)
+        rows, n = states.shape[0], states.shape[2]
         if states.device.type == "cpu":
-            rows = torch.empty(states.shape[0], states.shape[2], dtype=states.dtype)
-            native.recurrence_backward(signs.numpy(), states.numpy(), grad_states.numpy(), grad_last.numpy(),
-                                       not ctx.last_only, grad_z.numpy(), rows.numpy(), block, 1.0 / math.sqrt(block))
-            grad_signs = rows.sum(0)
-        else:
-            w = _dense(signs, block)
-            grad_z[:, -1] = grad_last
-            for t in range(states.shape[1] - 1, 0, -1):
-                adjoint = grad_z[:, t] @ w
-                grad_z[:, t - 1] = adjoint if ctx.last_only else adjoint + grad_states[:, t - 1]
-            grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], fwht(states[:, :-1], block))
-        return grad_signs, grad_z, None, None
+            # One shared table when no row repeats; else one partial table per chunk of rows, summed after.
+            chunks = rows if ctx.unique_index else min(rows, 2 * native.threads())
+            grad_tables = states.new_zeros(1 if ctx.unique_index else chunks, ctx.table_rows, n)
+            grad_signs_rows = states.new_empty(rows, n)
+            native.recurrence_backward(signs.numpy(), index.numpy(), states.numpy(), grad_states.numpy(),
+                                       grad_last.numpy(), not ctx.last_only, grad_tables.numpy(), chunks,
+                                       grad_signs_rows.numpy(), block, 1.0 / math.sqrt(block))
+            return grad_signs_rows.sum(0), grad_tables.sum(0), None, None, None, None
+        w = _dense(signs, block)
+        grad_z = torch.empty_like(states)
+        grad_z[:, -1] = grad_last
+        for t in range(states.shape[1] - 1, 0, -1):
+            adjoint = grad_z[:, t] @ w
+            grad_z[:, t - 1] = adjoint if ctx.last_only else adjoint + grad_states[:, t - 1]
+        grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], fwht(states[:, :-1], block))
+        grad_table = states.new_zeros(ctx.table_rows, n).index_add_(0, index.reshape(-1), grad_z.reshape(-1, n))
+        return grad_signs, grad_table, None, None, None, None
 
 
 def _dense(signs: Tensor, block: int) -> Tensor:
@@ -116,22 +124,27 @@ def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Te
     Returns all of them, ``(N, T, n)``, or ``H[:, -1]`` of shape ``(N, n)`` when ``last_only``.
     Differentiable in ``z`` and (straight through the sign) in ``latent``.
     """
-    signs = recurrence.signs(latent).to(z.dtype)
-    return _SignedHadamardRecurrence.apply(signs, z.contiguous(), recurrence.block, last_only)
+    rows, steps, n = z.shape
+    index = torch.arange(rows * steps, device=z.device).reshape(rows, steps)
+    return _recurrence(recurrence, latent, z.reshape(rows * steps, n), index, last_only, unique_index=True)
 
 
-def _project(inputs: Tensor, U: Tensor, b: Tensor, embedding: Tensor | None) -> Tensor:
-    """``U x_t + b`` for every step, ``(B, T, n)``; token inputs project each distinct token once."""
-    if embedding is None:
-        return F.linear(inputs, U, b)
-    tokens, where = torch.unique(inputs, return_inverse=True)
-    return F.embedding(where, F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b))
+def _recurrence(recurrence: SignedHadamard, latent: Tensor, table: Tensor, index: Tensor, last_only: bool,
+                unique_index: bool) -> Tensor:
+    signs = recurrence.signs(latent).to(table.dtype)
+    return _SignedHadamardRecurrence.apply(signs, table.contiguous(), index.contiguous(), recurrence.block, last_only,
+                                           unique_index)
 
 
 def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
           readout: Readout, embedding: Tensor | None = None) -> Tensor:
     """Whole-sequence recurrence as one autograd node (see module docstring)."""
-    return signed_hadamard_recurrence(recurrence, latent, _project(inputs, U, b, embedding), readout == "last")
+    if embedding is None:
+        return signed_hadamard_recurrence(recurrence, latent, F.linear(inputs, U, b), readout == "last")
+    # U e_t + b = (E[token] Uᵀ + b): project each distinct token of the batch once; the kernel gathers rows.
+    tokens, where = torch.unique(inputs, return_inverse=True)
+    table = F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)
+    return _recurrence(recurrence, latent, table, where, readout == "last", unique_index=False)
 
 
 def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,

@@ -65,81 +65,108 @@ def _fwht_columns(x, block):
 
 
 @njit(parallel=True, cache=True)
-def _forward_rows(signs, z, out, block, scale):
-    rows, steps, n = z.shape
+def _forward_rows(signs, table, index, out, block, scale):
+    rows, steps, n = out.shape
     for r in prange(rows):
-        state = np.empty(n, dtype=z.dtype)
+        state = np.empty(n, dtype=out.dtype)
+        z = table[index[r, 0]]
         for i in range(n):
-            state[i] = z[r, 0, i]
+            state[i] = z[i]
             out[r, 0, i] = state[i]
         for t in range(1, steps):
             _fwht_row(state, block)
+            z = table[index[r, t]]
             for i in range(n):
-                value = signs[i] * (scale * state[i]) + z[r, t, i]
+                value = signs[i] * (scale * state[i]) + z[i]
                 state[i] = value
                 out[r, t, i] = value
 
 
 @njit(parallel=True, cache=True)
-def _forward_tiles(signs, z, out, block, scale):
-    rows, steps, n = z.shape
+def _forward_tiles(signs, table, index, out, block, scale):
+    rows, steps, n = out.shape
     for tile in prange((rows + TILE - 1) // TILE):
         first = tile * TILE
         width = min(TILE, rows - first)
-        state = np.empty((n, width), dtype=z.dtype)
+        state = np.empty((n, width), dtype=out.dtype)
         for c in range(width):
+            z = table[index[first + c, 0]]
             for i in range(n):
-                state[i, c] = z[first + c, 0, i]
+                state[i, c] = z[i]
                 out[first + c, 0, i] = state[i, c]
         for t in range(1, steps):
             _fwht_columns(state, block)
             for c in range(width):
+                z = table[index[first + c, t]]
                 for i in range(n):
-                    value = signs[i] * (scale * state[i, c]) + z[first + c, t, i]
+                    value = signs[i] * (scale * state[i, c]) + z[i]
                     state[i, c] = value
                     out[first + c, t, i] = value
 
 
-def recurrence_forward(signs: np.ndarray, z: np.ndarray, out: np.ndarray, block: int, scale: float) -> None:
-    """Fill ``out`` (N, T, n) with the states; ``signs`` (n,) ±1, ``z`` (N, T, n), all C-contiguous."""
-    (_forward_tiles if z.shape[0] >= 2 * TILE else _forward_rows)(signs, z, out, block, scale)
+def recurrence_forward(signs: np.ndarray, table: np.ndarray, index: np.ndarray, out: np.ndarray, block: int,
+                       scale: float) -> None:
+    """Fill ``out`` (N, T, n) with the states for inputs ``Z[r, t] = table[index[r, t]]``.
+
+    ``signs`` (n,) ±1; ``table`` (V, n); ``index`` (N, T) int64; all C-contiguous. Dense inputs
+    pass ``table = Z.reshape(N·T, n)`` and ``index = arange(N·T).reshape(N, T)``.
+    """
+    (_forward_tiles if out.shape[0] >= 2 * TILE else _forward_rows)(signs, table, index, out, block, scale)
 
 
 @njit(parallel=True, cache=True)
-def recurrence_backward(signs, states, grad_states, grad_last, has_grad_states, grad_z, grad_signs_rows, block, scale):
-    """Adjoint pass.
+def recurrence_backward(signs, index, states, grad_states, grad_last, has_grad_states, grad_tables, chunks,
+                        grad_signs_rows, block, scale):
+    """Adjoint pass for inputs ``Z[r, t] = table[index[r, t]]``.
 
     ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` (zero when ``has_grad_states`` is false, and
-    then ``grad_states`` is not read) and ``grad_last`` (N, n) at ``t = T-1``. Fills ``grad_z``
-    (N, T, n) with ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``) and ``grad_signs_rows``
-    (N, n) with ``Σ_{t≥1} λ[t] ⊙ scale · B H[t-1]`` per row, whose sum over rows is ``∂L/∂s``.
+    then ``grad_states`` is not read) and ``grad_last`` (N, n) at ``t = T-1``. With the adjoint
+    ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), adds ``λ[t]`` of every row ``r`` and step
+    ``t`` into ``grad_tables[k, index[r, t]]``: rows are split into ``chunks`` contiguous chunks run
+    in parallel, and chunk ``k`` owns ``grad_tables[k]``, so no two threads add into the same row.
+    When no table row is used twice (dense inputs), pass a single zeroed table (shape (1, V, n)),
+    which every chunk then shares. Fills
+    ``grad_signs_rows`` (N, n) with ``Σ_{t≥1} λ[t] ⊙ scale · B H[t-1]``, summed over rows for ``∂L/∂s``.
     """
     rows, steps, n = states.shape
-    for r in prange(rows):
+    shared = grad_tables.shape[0] == 1
+    for k in prange(chunks):
         adjoint = np.empty(n, dtype=states.dtype)
         previous = np.empty(n, dtype=states.dtype)
-        total = np.zeros(n, dtype=states.dtype)
-        for i in range(n):
-            adjoint[i] = grad_last[r, i]
-            grad_z[r, steps - 1, i] = adjoint[i]
-        for t in range(steps - 1, 0, -1):
+        total = np.empty(n, dtype=states.dtype)
+        grad_table = grad_tables[k - k if shared else k]  # (not "0 if …": numba would unify 0 and k to float)
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            total[:] = 0.0
+            target = grad_table[index[r, steps - 1]]
             for i in range(n):
-                previous[i] = states[r, t - 1, i]
-            _fwht_row(previous, block)
+                adjoint[i] = grad_last[r, i]
+                target[i] += adjoint[i]
+            for t in range(steps - 1, 0, -1):
+                for i in range(n):
+                    previous[i] = states[r, t - 1, i]
+                _fwht_row(previous, block)
+                for i in range(n):
+                    a = adjoint[i]
+                    total[i] += a * previous[i]
+                    adjoint[i] = signs[i] * a
+                _fwht_row(adjoint, block)
+                target = grad_table[index[r, t - 1]]
+                if has_grad_states:
+                    for i in range(n):
+                        value = grad_states[r, t - 1, i] + scale * adjoint[i]
+                        adjoint[i] = value
+                        target[i] += value
+                else:
+                    for i in range(n):
+                        value = scale * adjoint[i]
+                        adjoint[i] = value
+                        target[i] += value
             for i in range(n):
-                a = adjoint[i]
-                total[i] += a * previous[i]
-                adjoint[i] = signs[i] * a
-            _fwht_row(adjoint, block)
-            if has_grad_states:
-                for i in range(n):
-                    value = grad_states[r, t - 1, i] + scale * adjoint[i]
-                    adjoint[i] = value
-                    grad_z[r, t - 1, i] = value
-            else:
-                for i in range(n):
-                    value = scale * adjoint[i]
-                    adjoint[i] = value
-                    grad_z[r, t - 1, i] = value
-        for i in range(n):
-            grad_signs_rows[r, i] = scale * total[i]
+                grad_signs_rows[r, i] = scale * total[i]
+
+
+def threads() -> int:
+    """Threads numba runs parallel loops on."""
+    from numba import get_num_threads
+
+    return get_num_threads()
