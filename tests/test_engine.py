@@ -145,3 +145,20 @@ def test_engines_train_identically_for_a_few_adam_steps():
             opt.step()
     for (name, a), (_, b) in zip(models["loop"].named_parameters(), models["fused"].named_parameters()):
         assert torch.allclose(a, b, atol=1e-9), name
+
+
+@pytest.mark.parametrize("readout, vocab", [("last", None), ("all", None), ("last", 30)])
+def test_torch_fallback_path_matches_the_loop(monkeypatch, readout, vocab):
+    """The non-CPU path (plain torch steps, for GPUs) is exercised here on the CPU."""
+    import hadamrnn.engine as engine
+
+    monkeypatch.setattr(engine, "_native", lambda tensor: False)
+    kwargs = dict(readout=readout, block_size=8, vocab_size=vocab, hidden_size=32)
+    fast, oracle = _model("fused", **kwargs), _model("loop", **kwargs)
+    oracle.load_state_dict(fast.state_dict())
+    inputs = _inputs(fast.config, 4, 50, torch.Generator().manual_seed(2))
+    out_fast, grads_fast = _outputs_and_grads(fast, inputs)
+    out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
+    _assert_close(out_fast, out_loop)
+    for name in grads_loop:
+        _assert_close(grads_fast[name], grads_loop[name])

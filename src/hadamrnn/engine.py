@@ -57,6 +57,11 @@ def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, 
     return torch.stack(states, dim=1) if readout == "all" else h
 
 
+def _native(tensor: Tensor) -> bool:
+    """Use the compiled kernels (CPU tensors); elsewhere the same steps run as torch operations."""
+    return tensor.device.type == "cpu"
+
+
 class _SignedHadamardRecurrence(torch.autograd.Function):
     """``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]`` with ``Z[r, t] = table[index[r, t]]``.
 
@@ -69,22 +74,29 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
     def forward(ctx, signs: Tensor, table: Tensor, index: Tensor, block: int, last_only: bool,  # type: ignore[override]
                 unique_index: bool) -> Tensor:
         scale = 1.0 / math.sqrt(block)
-        states = table.new_empty(*index.shape, table.shape[1])
-        if table.device.type == "cpu":
-            native.recurrence_forward(signs.numpy(), table.numpy(), index.numpy(), states.numpy(), block, scale)
+        rows, steps = index.shape
+        out = table.new_empty(rows, 1 if last_only else steps, table.shape[1])
+        # transformed[:, t] = B H[t-1] / sqrt(m): all the backward pass needs besides the signs.
+        transformed = table.new_empty(rows, steps, table.shape[1])
+        if _native(table):
+            native.recurrence_forward(signs.numpy(), table.numpy(), index.numpy(), out.numpy(), transformed.numpy(),
+                                      block, scale)
         else:
             z = table[index]
-            w_transposed = _dense(signs, block).T.contiguous()
-            states[:, 0] = z[:, 0]
-            for t in range(1, z.shape[1]):
-                states[:, t] = torch.addmm(z[:, t], states[:, t - 1], w_transposed)
+            state = z[:, 0]
+            states = [state]
+            for t in range(1, steps):
+                transformed[:, t] = fwht(state, block)
+                state = signs * transformed[:, t] + z[:, t]
+                states.append(state)
+            out = state[:, None] if last_only else torch.stack(states, 1)
         ctx.block, ctx.last_only, ctx.unique_index, ctx.table_rows = block, last_only, unique_index, table.shape[0]
-        ctx.save_for_backward(signs, index, states)
-        return states[:, -1].clone() if last_only else states
+        ctx.save_for_backward(signs, index, transformed)
+        return out[:, 0] if last_only else out
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        signs, index, states = ctx.saved_tensors
+        signs, index, transformed = ctx.saved_tensors
         block = ctx.block
         if ctx.last_only:
             grad_last = grad.contiguous()
@@ -92,30 +104,25 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         else:
             grad_states = grad.contiguous()
             grad_last = grad_states[:, -1].contiguous()
-        rows, n = states.shape[0], states.shape[2]
-        if states.device.type == "cpu":
+        rows, n = transformed.shape[0], transformed.shape[2]
+        if _native(transformed):
             # One shared table when no row repeats; else one partial table per chunk of rows, summed after.
             chunks = rows if ctx.unique_index else min(rows, 2 * native.threads())
-            grad_tables = states.new_zeros(1 if ctx.unique_index else chunks, ctx.table_rows, n)
-            grad_signs_rows = states.new_empty(rows, n)
-            native.recurrence_backward(signs.numpy(), index.numpy(), states.numpy(), grad_states.numpy(),
+            grad_tables = transformed.new_zeros(1 if ctx.unique_index else chunks, ctx.table_rows, n)
+            grad_signs_rows = transformed.new_empty(rows, n)
+            native.recurrence_backward(signs.numpy(), index.numpy(), transformed.numpy(), grad_states.numpy(),
                                        grad_last.numpy(), not ctx.last_only, grad_tables.numpy(), chunks,
                                        grad_signs_rows.numpy(), block, 1.0 / math.sqrt(block))
             return grad_signs_rows.sum(0), grad_tables.sum(0), None, None, None, None
-        w = _dense(signs, block)
-        grad_z = torch.empty_like(states)
-        grad_z[:, -1] = grad_last
-        for t in range(states.shape[1] - 1, 0, -1):
-            adjoint = grad_z[:, t] @ w
-            grad_z[:, t - 1] = adjoint if ctx.last_only else adjoint + grad_states[:, t - 1]
-        grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], fwht(states[:, :-1], block))
-        grad_table = states.new_zeros(ctx.table_rows, n).index_add_(0, index.reshape(-1), grad_z.reshape(-1, n))
+        grad_z = torch.empty_like(transformed)
+        adjoint = grad_last
+        grad_z[:, -1] = adjoint
+        for t in range(transformed.shape[1] - 1, 0, -1):
+            adjoint = fwht(signs * adjoint, block) + (0 if ctx.last_only else grad_states[:, t - 1])
+            grad_z[:, t - 1] = adjoint
+        grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], transformed[:, 1:])
+        grad_table = transformed.new_zeros(ctx.table_rows, n).index_add_(0, index.reshape(-1), grad_z.reshape(-1, n))
         return grad_signs, grad_table, None, None, None, None
-
-
-def _dense(signs: Tensor, block: int) -> Tensor:
-    """Dense ``W = diag(s)(I ⊗ H_m)/sqrt(m)`` from the signs (for devices without compiled kernels)."""
-    return signs[:, None] * fwht(torch.eye(signs.shape[0], dtype=signs.dtype, device=signs.device), block)
 
 
 def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor, last_only: bool = False) -> Tensor:

@@ -65,26 +65,30 @@ def _fwht_columns(x, block):
 
 
 @njit(parallel=True, cache=True)
-def _forward_rows(signs, table, index, out, block, scale):
-    rows, steps, n = out.shape
+def _forward_rows(signs, table, index, out, transformed, block, scale):
+    rows, steps, n = transformed.shape
+    every_step = out.shape[1] == steps
     for r in prange(rows):
         state = np.empty(n, dtype=out.dtype)
         z = table[index[r, 0]]
         for i in range(n):
             state[i] = z[i]
-            out[r, 0, i] = state[i]
         for t in range(1, steps):
+            if every_step:
+                out[r, t - 1, :] = state
             _fwht_row(state, block)
             z = table[index[r, t]]
             for i in range(n):
-                value = signs[i] * (scale * state[i]) + z[i]
-                state[i] = value
-                out[r, t, i] = value
+                rotated = scale * state[i]
+                transformed[r, t, i] = rotated
+                state[i] = signs[i] * rotated + z[i]
+        out[r, out.shape[1] - 1, :] = state
 
 
 @njit(parallel=True, cache=True)
-def _forward_tiles(signs, table, index, out, block, scale):
-    rows, steps, n = out.shape
+def _forward_tiles(signs, table, index, out, transformed, block, scale):
+    rows, steps, n = transformed.shape
+    every_step = out.shape[1] == steps
     for tile in prange((rows + TILE - 1) // TILE):
         first = tile * TILE
         width = min(TILE, rows - first)
@@ -93,29 +97,39 @@ def _forward_tiles(signs, table, index, out, block, scale):
             z = table[index[first + c, 0]]
             for i in range(n):
                 state[i, c] = z[i]
-                out[first + c, 0, i] = state[i, c]
         for t in range(1, steps):
+            if every_step:
+                for c in range(width):
+                    for i in range(n):
+                        out[first + c, t - 1, i] = state[i, c]
             _fwht_columns(state, block)
             for c in range(width):
                 z = table[index[first + c, t]]
                 for i in range(n):
-                    value = signs[i] * (scale * state[i, c]) + z[i]
-                    state[i, c] = value
-                    out[first + c, t, i] = value
+                    rotated = scale * state[i, c]
+                    transformed[first + c, t, i] = rotated
+                    state[i, c] = signs[i] * rotated + z[i]
+        for c in range(width):
+            for i in range(n):
+                out[first + c, out.shape[1] - 1, i] = state[i, c]
 
 
-def recurrence_forward(signs: np.ndarray, table: np.ndarray, index: np.ndarray, out: np.ndarray, block: int,
-                       scale: float) -> None:
-    """Fill ``out`` (N, T, n) with the states for inputs ``Z[r, t] = table[index[r, t]]``.
+def recurrence_forward(signs: np.ndarray, table: np.ndarray, index: np.ndarray, out: np.ndarray,
+                       transformed: np.ndarray, block: int, scale: float) -> None:
+    """Run the recurrence for inputs ``Z[r, t] = table[index[r, t]]``.
 
     ``signs`` (n,) ±1; ``table`` (V, n); ``index`` (N, T) int64; all C-contiguous. Dense inputs
-    pass ``table = Z.reshape(N·T, n)`` and ``index = arange(N·T).reshape(N, T)``.
+    pass ``table = Z.reshape(N·T, n)`` and ``index = arange(N·T).reshape(N, T)``. Fills ``out`` with
+    every state, shape (N, T, n), or with the last one only when its shape is (N, 1, n), and
+    ``transformed`` (N, T, n) with ``scale · B H[t-1]`` for ``t ≥ 1`` (what the backward pass needs;
+    ``transformed[:, 0]`` is not written).
     """
-    (_forward_tiles if out.shape[0] >= 2 * TILE else _forward_rows)(signs, table, index, out, block, scale)
+    kernel = _forward_tiles if out.shape[0] >= 2 * TILE else _forward_rows
+    kernel(signs, table, index, out, transformed, block, scale)
 
 
 @njit(parallel=True, cache=True)
-def recurrence_backward(signs, index, states, grad_states, grad_last, has_grad_states, grad_tables, chunks,
+def recurrence_backward(signs, index, transformed, grad_states, grad_last, has_grad_states, grad_tables, chunks,
                         grad_signs_rows, block, scale):
     """Adjoint pass for inputs ``Z[r, t] = table[index[r, t]]``.
 
@@ -125,15 +139,15 @@ def recurrence_backward(signs, index, states, grad_states, grad_last, has_grad_s
     ``t`` into ``grad_tables[k, index[r, t]]``: rows are split into ``chunks`` contiguous chunks run
     in parallel, and chunk ``k`` owns ``grad_tables[k]``, so no two threads add into the same row.
     When no table row is used twice (dense inputs), pass a single zeroed table (shape (1, V, n)),
-    which every chunk then shares. Fills
-    ``grad_signs_rows`` (N, n) with ``Σ_{t≥1} λ[t] ⊙ scale · B H[t-1]``, summed over rows for ``∂L/∂s``.
+    which every chunk then shares. Fills ``grad_signs_rows`` (N, n) with
+    ``Σ_{t≥1} λ[t] ⊙ transformed[t]`` (``transformed[t] = scale · B H[t-1]``, from the forward pass),
+    summed over rows for ``∂L/∂s``.
     """
-    rows, steps, n = states.shape
+    rows, steps, n = transformed.shape
     shared = grad_tables.shape[0] == 1
     for k in prange(chunks):
-        adjoint = np.empty(n, dtype=states.dtype)
-        previous = np.empty(n, dtype=states.dtype)
-        total = np.empty(n, dtype=states.dtype)
+        adjoint = np.empty(n, dtype=transformed.dtype)
+        total = np.empty(n, dtype=transformed.dtype)
         grad_table = grad_tables[k - k if shared else k]  # (not "0 if …": numba would unify 0 and k to float)
         for r in range(k * rows // chunks, (k + 1) * rows // chunks):
             total[:] = 0.0
@@ -143,11 +157,8 @@ def recurrence_backward(signs, index, states, grad_states, grad_last, has_grad_s
                 target[i] += adjoint[i]
             for t in range(steps - 1, 0, -1):
                 for i in range(n):
-                    previous[i] = states[r, t - 1, i]
-                _fwht_row(previous, block)
-                for i in range(n):
                     a = adjoint[i]
-                    total[i] += a * previous[i]
+                    total[i] += a * transformed[r, t, i]
                     adjoint[i] = signs[i] * a
                 _fwht_row(adjoint, block)
                 target = grad_table[index[r, t - 1]]
@@ -162,7 +173,7 @@ def recurrence_backward(signs, index, states, grad_states, grad_last, has_grad_s
                         adjoint[i] = value
                         target[i] += value
             for i in range(n):
-                grad_signs_rows[r, i] = scale * total[i]
+                grad_signs_rows[r, i] = total[i]
 
 
 def threads() -> int:
