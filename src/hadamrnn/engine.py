@@ -108,12 +108,16 @@ class _SignedHadamardRecurrence(torch.autograd.Function):
         if _native(transformed):
             # One shared table when no row repeats; else one partial table per chunk of rows, summed after.
             chunks = rows if ctx.unique_index else min(rows, 2 * native.threads())
-            grad_tables = transformed.new_zeros(1 if ctx.unique_index else chunks, ctx.table_rows, n)
+            if ctx.unique_index:  # every row written exactly once: no zeroing, no partial sums
+                grad_tables = transformed.new_empty(1, ctx.table_rows, n)
+            else:
+                grad_tables = transformed.new_zeros(chunks, ctx.table_rows, n)
             grad_signs_rows = transformed.new_empty(rows, n)
             native.recurrence_backward(signs.numpy(), index.numpy(), transformed.numpy(), grad_states.numpy(),
                                        grad_last.numpy(), not ctx.last_only, grad_tables.numpy(), chunks,
                                        grad_signs_rows.numpy(), block, 1.0 / math.sqrt(block))
-            return grad_signs_rows.sum(0), grad_tables.sum(0), None, None, None, None
+            grad_table = grad_tables[0] if ctx.unique_index else grad_tables.sum(0)
+            return grad_signs_rows.sum(0), grad_table, None, None, None, None
         grad_z = torch.empty_like(transformed)
         adjoint = grad_last
         grad_z[:, -1] = adjoint

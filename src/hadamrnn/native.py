@@ -128,6 +128,14 @@ def recurrence_forward(signs: np.ndarray, table: np.ndarray, index: np.ndarray, 
     kernel(signs, table, index, out, transformed, block, scale)
 
 
+@njit(inline="always", cache=True)
+def _scatter(target, values, overwrite):
+    if overwrite:
+        target[:] = values
+    else:
+        target += values
+
+
 @njit(parallel=True, cache=True)
 def recurrence_backward(signs, index, transformed, grad_states, grad_last, has_grad_states, grad_tables, chunks,
                         grad_signs_rows, block, scale):
@@ -138,8 +146,8 @@ def recurrence_backward(signs, index, transformed, grad_states, grad_last, has_g
     ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), adds ``λ[t]`` of every row ``r`` and step
     ``t`` into ``grad_tables[k, index[r, t]]``: rows are split into ``chunks`` contiguous chunks run
     in parallel, and chunk ``k`` owns ``grad_tables[k]``, so no two threads add into the same row.
-    When no table row is used twice (dense inputs), pass a single zeroed table (shape (1, V, n)),
-    which every chunk then shares. Fills ``grad_signs_rows`` (N, n) with
+    When no table row is used twice (dense inputs), pass a single table (shape (1, V, n)), which
+    every chunk then shares and which is written, not added to (it need not be zeroed). Fills ``grad_signs_rows`` (N, n) with
     ``Σ_{t≥1} λ[t] ⊙ transformed[t]`` (``transformed[t] = scale · B H[t-1]``, from the forward pass),
     summed over rows for ``∂L/∂s``.
     """
@@ -151,27 +159,21 @@ def recurrence_backward(signs, index, transformed, grad_states, grad_last, has_g
         grad_table = grad_tables[k - k if shared else k]  # (not "0 if …": numba would unify 0 and k to float)
         for r in range(k * rows // chunks, (k + 1) * rows // chunks):
             total[:] = 0.0
-            target = grad_table[index[r, steps - 1]]
-            for i in range(n):
-                adjoint[i] = grad_last[r, i]
-                target[i] += adjoint[i]
+            adjoint[:] = grad_last[r]
+            _scatter(grad_table[index[r, steps - 1]], adjoint, shared)
             for t in range(steps - 1, 0, -1):
                 for i in range(n):
                     a = adjoint[i]
                     total[i] += a * transformed[r, t, i]
                     adjoint[i] = signs[i] * a
                 _fwht_row(adjoint, block)
-                target = grad_table[index[r, t - 1]]
                 if has_grad_states:
                     for i in range(n):
-                        value = grad_states[r, t - 1, i] + scale * adjoint[i]
-                        adjoint[i] = value
-                        target[i] += value
+                        adjoint[i] = grad_states[r, t - 1, i] + scale * adjoint[i]
                 else:
                     for i in range(n):
-                        value = scale * adjoint[i]
-                        adjoint[i] = value
-                        target[i] += value
+                        adjoint[i] = scale * adjoint[i]
+                _scatter(grad_table[index[r, t - 1]], adjoint, shared)
             for i in range(n):
                 grad_signs_rows[r, i] = total[i]
 
