@@ -1,18 +1,33 @@
-"""hadamrnn: binary and sparse-ternary orthogonal recurrent networks (HadamRNN, Block-HadamRNN)."""
+"""hadamrnn: binary and sparse-ternary orthogonal recurrent networks (HadamRNN, Block-HadamRNN).
 
-from .hadamard import fwht, sylvester
-from .layers import QuantizedLinear
-from .model import HadamRNN, HadamRNNConfig
-from .quantize import FullPrecision, Quantizer, SignQuantizer, UniformQuantizer, get_quantizer, sign
-from .recurrent import SignedHadamard, hadamard_orthogonal
-from .size import model_size_bits, size_summary
+Names are imported on first use, so that ``import hadamrnn.runtime`` (NumPy only) does not pull
+in PyTorch.
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "sylvester", "fwht",
-    "Quantizer", "SignQuantizer", "UniformQuantizer", "FullPrecision", "get_quantizer", "sign",
-    "SignedHadamard", "hadamard_orthogonal", "QuantizedLinear",
-    "HadamRNNConfig", "HadamRNN",
-    "model_size_bits", "size_summary",
-]
+_EXPORTS = {
+    "sylvester": "hadamard", "fwht": "hadamard",
+    "Quantizer": "quantize", "SignQuantizer": "quantize", "UniformQuantizer": "quantize",
+    "FullPrecision": "quantize", "get_quantizer": "quantize", "sign": "quantize",
+    "SignedHadamard": "recurrent", "hadamard_orthogonal": "recurrent",
+    "QuantizedLinear": "layers",
+    "HadamRNNConfig": "model", "HadamRNN": "model",
+    "model_size_bits": "size", "size_summary": "size",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hadamrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -68,6 +68,61 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_model
+    from .size import model_size_bits
+    from .train import load_trained
+
+    model = load_trained(args.source)[0]
+    size = export_model(model, args.output)
+    print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
+    return 0
+
+
+def _read_lines(path: str, tokens: bool, features: int):
+    import numpy as np
+
+    stream = sys.stdin if path == "-" else open(path)
+    with stream:
+        for number, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                values = np.array(line.split(), dtype=np.int64 if tokens else np.float64)
+            except ValueError as error:
+                raise ValueError(f"line {number}: {error}") from None
+            if not tokens and values.size % features:
+                raise ValueError(f"line {number}: {values.size} numbers is not a multiple of d = {features}")
+            yield values[None] if tokens else values.reshape(1, -1, features)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import runtime
+
+    exported = runtime.load(args.model)
+    tokens = exported.embedding is not None
+    if args.runtime == "torch":
+        import torch
+
+        from .export import load_as_torch
+
+        model = load_as_torch(args.model).double()
+
+        def logits_of(x):
+            with torch.no_grad():
+                return model(torch.from_numpy(x)).numpy()
+    else:
+        logits_of = exported.logits
+    for x in _read_lines(args.input, tokens, exported.U.shape[1]):
+        logits = logits_of(x)[0]
+        last = logits[-1] if exported.config["readout"] == "all" else logits
+        label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
+        print(label, " ".join(f"{v:.6g}" for v in last))
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import BENCH_CONFIGS, main as bench_main
 
@@ -112,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--json", action="store_true")
     data.set_defaults(run=_data)
 
+    export = commands.add_parser("export", help="write a trained model to a compact .hrnn file")
+    export.add_argument("source", help="run directory (best checkpoint) or .pt checkpoint")
+    export.add_argument("-o", "--output", required=True, help="the .hrnn file to write")
+    export.set_defaults(run=_export)
+
+    predict = commands.add_parser("predict", help="run an exported model on sequences, one per line")
+    predict.add_argument("model", help="the .hrnn file")
+    predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
+    predict.add_argument("--runtime", choices=["torch", "numpy"], default="numpy")
+    predict.set_defaults(run=_predict)
+
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
     bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "all"], default="all")
     bench.add_argument("--engine", default="auto", help="engine to compare with the loop (default: auto)")
@@ -130,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume needs --out RUN_DIR")
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"hadamrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
 
