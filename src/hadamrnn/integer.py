@@ -1,0 +1,144 @@
+"""Integer-only inference: post-training quantization of inputs and hidden states (NumPy only).
+
+Inputs (features, or embedding rows for token models) and hidden states become ``b``-bit signed
+fixed-point numbers with power-of-two scales ``2^-fx`` and ``2^-fh``, calibrated on data so that
+the largest magnitude seen fits. One step, in integers only::
+
+    a   = (I ⊗ H_m) h                                   exact sums, |a| ≤ m · 2^(b-1)
+    a   = round(a / sqrt(m))                            a shift; times INV_SQRT2 / 2^16 when log2 m is odd
+    z   = round(M_U · (L_U x) / 2^S_U) + b_int          L_U: p-bit levels of U; M_U / 2^S_U ≈ scale_U · 2^(fh-fx)
+    h   = saturate_b(s ⊙ a + z)
+    y   = L_V relu(h) + c_int                           logits in units of scale_V · 2^-fh
+
+``round(v / 2^s)`` is ``(v + 2^(s-1)) >> s`` with an arithmetic shift (rounds halves up). Every
+intermediate fits in int64 when ``log2 m + b + 16 ≤ 62``, ``log2 d + p + b + log2 M_U ≤ 62`` and
+``log2 n + p + b ≤ 61`` (checked at quantization; tested at the bound). The generated C code
+(``hadamrnn.codegen``) performs the same operations and matches bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .runtime import RuntimeModel, fwht
+
+__all__ = ["IntegerModel", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]
+
+SQRT2_BITS = 16
+INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
+MULTIPLIER_BITS = 15
+
+
+def rshift_round(v: np.ndarray, shift: int) -> np.ndarray:
+    """``round(v / 2^shift)``, halves rounded up, on int64 (an arithmetic shift)."""
+    v = np.asarray(v, dtype=np.int64)
+    return (v + (np.int64(1) << np.int64(shift - 1))) >> np.int64(shift) if shift > 0 else v
+
+
+def _multiplier(real: float) -> tuple[int, int]:
+    """``(M, S)`` with ``M / 2^S ≈ real`` and ``M < 2^15`` where possible (``S ≥ 0``)."""
+    if real <= 0:
+        return 0, 0
+    shift = max(0, MULTIPLIER_BITS - 1 - math.floor(math.log2(real)))
+    return int(round(real * 2 ** shift)), shift
+
+
+def _fraction_bits(max_abs: float, bits: int) -> int:
+    """Largest ``f`` with ``max_abs · 2^f ≤ 2^(bits-1) - 1``."""
+    if max_abs <= 0:
+        return bits - 1
+    return math.floor(math.log2((2 ** (bits - 1) - 1) / max_abs))
+
+
+@dataclass
+class IntegerModel:
+    bits: int
+    fx: int  # inputs are round(x · 2^fx)
+    fh: int  # states are h · 2^fh
+    block: int
+    readout: str
+    signs: np.ndarray  # (n,) int64 ±1
+    u_levels: np.ndarray  # (n, d) int64
+    u_multiplier: int
+    u_shift: int
+    b: np.ndarray  # (n,) int64, at 2^-fh
+    v_levels: np.ndarray  # (C, n) int64
+    c: np.ndarray  # (C,) int64, at logit_scale
+    logit_scale: float  # one logit unit, in the float model's units
+    embedding: np.ndarray | None  # (vocab, d) int64 at 2^-fx
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+
+    def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Float features → integers ``floor(x · 2^fx + 1/2)``, saturated to ``b`` bits (token ids pass through)."""
+        x = np.asarray(x)
+        if self.embedding is not None:
+            return x.astype(np.int64)
+        low, high = self.limits
+        return np.clip(np.floor(x.astype(np.float64) * 2.0 ** self.fx + 0.5), low, high).astype(np.int64)
+
+    def logits_int(self, x_int: np.ndarray) -> np.ndarray:
+        """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs."""
+        x = self.embedding[x_int] if self.embedding is not None else np.asarray(x_int, dtype=np.int64)
+        z = rshift_round((x @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
+        low, high = self.limits
+        log_m = int(math.log2(self.block))
+        h = np.clip(z[:, 0], low, high)
+        outputs = [h]
+        for t in range(1, z.shape[1]):
+            a = fwht(h, self.block)
+            a = rshift_round(a * INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else rshift_round(a, log_m // 2)
+            h = np.clip(self.signs * a + z[:, t], low, high)
+            outputs.append(h)
+        states = np.stack(outputs, axis=1) if self.readout == "all" else h
+        return np.maximum(states, 0) @ self.v_levels.T + self.c
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Float view of the integer logits (for comparing with the float model)."""
+        return self.logits_int(self.quantize_inputs(x)) * self.logit_scale
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        logits = self.logits_int(self.quantize_inputs(x))
+        return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 else logits.argmax(-1)
+
+
+def quantize_model(model: RuntimeModel, calibration: np.ndarray, bits: int = 16) -> IntegerModel:
+    """Integer version of an exported model; ``calibration``: inputs like the training data."""
+    if "U" not in model.levels or "V" not in model.levels:
+        raise ValueError("integer inference needs a model with quantized U and V (input_bits and output_bits set)")
+    if not 4 <= bits <= 24:
+        raise ValueError(f"state bits must be in [4, 24], got {bits}")
+    u_levels, u_scale = model.levels["U"]
+    v_levels, v_scale = model.levels["V"]
+    inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
+    fx = _fraction_bits(float(np.abs(inputs).max()), bits)
+    states = model.states(calibration)
+    if model.config["readout"] == "last":  # calibrate on every step, not just the last
+        every = RuntimeModel(**{**model.__dict__, "config": {**model.config, "readout": "all"}})
+        states = every.states(calibration)
+    fh = _fraction_bits(float(np.abs(states).max()), bits)
+    multiplier, shift = _multiplier(u_scale * 2.0 ** (fh - fx))
+    logit_scale = v_scale * 2.0 ** -fh
+    n, d = u_levels.shape
+    log_m = int(math.log2(model.block))
+    p_u = int(model.config["input_bits"])
+    p_v = int(model.config["output_bits"])
+    for what, width in (("recurrence", log_m + bits + SQRT2_BITS), ("input product", math.log2(max(d, 1)) + p_u + bits
+                                                                      + math.log2(max(multiplier, 1)) + 1),
+                        ("read-out", math.log2(n) + p_v + bits + 1)):
+        if width > 62:
+            raise ValueError(f"{what} would need {width:.0f}-bit accumulators; use fewer state bits")
+    embedding = None
+    if model.embedding is not None:
+        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        embedding = np.clip(np.floor(model.embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
+    return IntegerModel(
+        bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],
+        signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=multiplier,
+        u_shift=shift, b=np.floor(model.b * 2.0 ** fh + 0.5).astype(np.int64), v_levels=v_levels.astype(np.int64),
+        c=np.floor(model.c / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale, embedding=embedding)
