@@ -73,9 +73,29 @@ def _export(args: argparse.Namespace) -> int:
     from .size import model_size_bits
     from .train import load_trained
 
-    model = load_trained(args.source)[0]
-    size = export_model(model, args.output)
-    print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
+    model, config, _ = load_trained(args.source)
+    if args.target == "file":
+        size = export_model(model, args.output)
+        print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
+        return 0
+    import numpy as np
+    import torch
+
+    from . import runtime
+    from .codegen import write_c
+    from .integer import quantize_model
+    from .train import load_splits
+
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    export_model(model, out / "model.hrnn")
+    train = load_splits(config, args.data_dir).train
+    count = min(len(train), args.calibration_samples)
+    x = train.batch(torch.arange(count))[0].numpy()
+    integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=args.bits)
+    files = write_c(integer, out)
+    print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({args.bits}-bit states, calibrated on "
+          f"{count} training sequences); build with: make -C {out}")
     return 0
 
 
@@ -99,27 +119,43 @@ def _read_lines(path: str, tokens: bool, features: int):
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import runtime
+    if args.runtime == "numpy-int":
+        from .codegen import load_integer_model
 
-    exported = runtime.load(args.model)
-    tokens = exported.embedding is not None
-    if args.runtime == "torch":
-        import torch
-
-        from .export import load_as_torch
-
-        model = load_as_torch(args.model).double()
+        path = Path(args.model)
+        integer = load_integer_model(path / "integer_model.npz" if path.is_dir() else path)
+        tokens, features, all_steps = integer.embedding is not None, integer.u_levels.shape[1], integer.readout == "all"
 
         def logits_of(x):
-            with torch.no_grad():
-                return model(torch.from_numpy(x)).numpy()
+            return integer.logits_int(integer.quantize_inputs(x))
+
+        def show(v):
+            return str(int(v))
     else:
+        from . import runtime
+
+        exported = runtime.load(args.model)
+        tokens, features = exported.embedding is not None, exported.U.shape[1]
+        all_steps = exported.config["readout"] == "all"
         logits_of = exported.logits
-    for x in _read_lines(args.input, tokens, exported.U.shape[1]):
+        if args.runtime == "torch":
+            import torch
+
+            from .export import load_as_torch
+
+            model = load_as_torch(args.model).double()
+
+            def logits_of(x):  # noqa: F811
+                with torch.no_grad():
+                    return model(torch.from_numpy(x)).numpy()
+
+        def show(v):
+            return f"{v:.6g}"
+    for x in _read_lines(args.input, tokens, features):
         logits = logits_of(x)[0]
-        last = logits[-1] if exported.config["readout"] == "all" else logits
+        last = logits[-1] if all_steps else logits
         label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
-        print(label, " ".join(f"{v:.6g}" for v in last))
+        print(label, " ".join(show(v) for v in last))
     return 0
 
 
@@ -167,15 +203,20 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--json", action="store_true")
     data.set_defaults(run=_data)
 
-    export = commands.add_parser("export", help="write a trained model to a compact .hrnn file")
+    export = commands.add_parser("export", help="write a trained model to a .hrnn file, or to integer C code")
     export.add_argument("source", help="run directory (best checkpoint) or .pt checkpoint")
-    export.add_argument("-o", "--output", required=True, help="the .hrnn file to write")
+    export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
+    export.add_argument("--target", choices=["file", "c"], default="file")
+    export.add_argument("--bits", type=int, default=16, help="C target: bits of inputs and hidden states")
+    export.add_argument("--calibration-samples", type=int, default=512,
+                        help="C target: training sequences used to choose the fixed-point scales")
+    export.add_argument("--data-dir", help=data_help)
     export.set_defaults(run=_export)
 
     predict = commands.add_parser("predict", help="run an exported model on sequences, one per line")
-    predict.add_argument("model", help="the .hrnn file")
+    predict.add_argument("model", help="the .hrnn file; for numpy-int, the C export directory")
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
-    predict.add_argument("--runtime", choices=["torch", "numpy"], default="numpy")
+    predict.add_argument("--runtime", choices=["torch", "numpy", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
 
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
