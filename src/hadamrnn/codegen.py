@@ -13,7 +13,7 @@ import numpy as np
 
 from .integer import INV_SQRT2, SQRT2_BITS, IntegerModel
 
-__all__ = ["write_c", "save_integer_model", "load_integer_model"]
+__all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes"]
 
 
 def _array(values: np.ndarray, per_line: int = 16) -> str:
@@ -27,6 +27,17 @@ def _ctype(values: np.ndarray) -> str:
         if -(1 << (bits - 1)) <= low and high < (1 << (bits - 1)):
             return name
     return "int64_t"
+
+
+_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+
+
+def weight_bytes(model: IntegerModel) -> int:
+    """Bytes of the constant arrays in the generated source (signs stored as one int8 each)."""
+    total = len(model.signs) + 8 * len(model.c)
+    for values in (model.u_levels, model.b, model.v_levels) + ((model.embedding,) if model.embedding is not None else ()):
+        total += values.size * _BYTES[_ctype(values)]
+    return total
 
 
 def save_integer_model(model: IntegerModel, path: str | Path) -> None:
