@@ -111,3 +111,15 @@ def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
     b = load_trained(tmp_path / "straight" / "checkpoints" / "last.pt")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.results["test_metric"] == straight.results["test_metric"]
+
+
+def test_latent_learning_rate_zero_freezes_w(tmp_path):
+    fit(_config("optim.latent_lr=0", "optim.epochs=1"), tmp_path / "run", progress=False)
+    model = load_trained(tmp_path / "run" / "checkpoints" / "last.pt")[0]
+    torch.manual_seed(4)  # the same seed builds the same initial latent
+    from hadamrnn.train import build_model
+    from hadamrnn.data import load_data
+
+    initial = build_model(_config(), load_data("copy", length=24, train_samples=8).info)
+    assert torch.equal(model.latent, initial.latent)
+    assert model.recurrence.flips(model.latent) == 0

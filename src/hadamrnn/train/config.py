@@ -46,6 +46,7 @@ class ModelConfig:
 @dataclass
 class OptimConfig:
     lr: float = 1e-3
+    latent_lr: float | None = None  # learning rate of the recurrent latent u (None: lr); 0 freezes W
     gamma: float = 1.0  # StepLR factor applied after every epoch
     epochs: int = 1
     seed: int = 0

@@ -119,7 +119,10 @@ def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | No
     info = splits.info
     torch.manual_seed(opt.seed)
     model = build_model(config, info).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr, fused=True)
+    latent = model.latent
+    others = [p for p in model.parameters() if p is not latent]
+    latent_lr = opt.lr if opt.latent_lr is None else opt.latent_lr
+    optimizer = torch.optim.Adam([{"params": others}, {"params": [latent], "lr": latent_lr}], lr=opt.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=opt.gamma)
     log = MetricsLog(run_dir)
     state = {"epoch": 0, "batch": 0, "global_step": 0, "best_val": None, "seconds": 0.0,
