@@ -50,6 +50,8 @@ CASES = [
     ("kernel", "last", None, None, 7, 300, 32),
     ("kernel", "last", 2, None, 9, 50, 64),
     ("kernel", "last", None, None, 4, 1, 16),
+    ("fused", "all", None, None, 40, 30, 32),  # 32+ rows: the forward pass runs in tiles
+    ("fused", "last", 8, 20, 37, 25, 16),  # tiles, tokens, several partial gradient tables
     ("auto", "last", None, None, 6, 1000, 64),
     ("auto", "all", 16, None, 2, 1000, 64),
 ]
