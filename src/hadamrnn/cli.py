@@ -41,10 +41,10 @@ def _size(args: argparse.Namespace) -> int:
 
     source = Path(args.source)
     if source.suffix in (".yaml", ".yml"):
-        from .train import load_splits
+        from .train import load_task_info
 
         config = load_config(source, args.set)
-        model = build_model(config, load_splits(config, args.data_dir).info)
+        model = build_model(config, load_task_info(config, args.data_dir))
     else:
         model = load_trained(source)[0]
     print(json.dumps(model_size_bits(model)) if args.json else size_summary(model))

@@ -123,3 +123,15 @@ def test_latent_learning_rate_zero_freezes_w(tmp_path):
     initial = build_model(_config(), load_data("copy", length=24, train_samples=8).info)
     assert torch.equal(model.latent, initial.latent)
     assert model.recurrence.flips(model.latent) == 0
+
+
+def test_size_of_a_paper_config_needs_no_data(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert main(["size", str(configs / "pmnist.yaml"), "--json"]) == 0
+    bits = json.loads(capsys.readouterr().out)
+    assert bits["W"] == 512 and bits["U"] == 512 * 4 + 32 and bits["V"] == 10 * 512 * 4 + 32
+    assert main(["size", str(configs / "imdb.yaml"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["embedding"] == 10_000 * 512 * 32

@@ -14,11 +14,11 @@ import torch
 
 from . import har, mnist, text
 from .arrays import ArrayDataset, Splits, TaskInfo
-from .copy import CopyTask, copy_baseline, load_copy
+from .copy import CopyTask, copy_baseline, copy_info, load_copy
 from .files import DataError, data_dir, download as download_files
 from .npz import load_npz
 
-__all__ = ["DATASETS", "load_data", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
+__all__ = ["DATASETS", "load_data", "task_info", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
            "ArrayDataset", "DataError", "data_dir"]
 
 DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
@@ -26,9 +26,7 @@ _FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES, "imdb": text.IMDB_FILES,
           "har2": har.FILES, "har6": har.FILES}
 
 
-def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
-    """Load data set ``name``. Options: copy — ``length``, ``train_samples``, ``val_samples``,
-    ``test_samples``, ``seed``; npz — ``path``. Others take none (``None`` values are ignored)."""
+def _check(name: str, options: dict) -> dict:
     options = {k: v for k, v in options.items() if v is not None}
     allowed = {"copy": {"length", "train_samples", "val_samples", "test_samples", "seed"}, "npz": {"path"}}
     if name not in DATASETS:
@@ -37,6 +35,29 @@ def load_data(name: str, data_dir_path: str | Path | None = None, download: bool
     if unknown:
         raise ValueError(f"data set {name!r} takes no option(s) {sorted(unknown)}; "
                          f"it takes {sorted(allowed.get(name, set())) or 'none'}")
+    return options
+
+
+def task_info(name: str, data_dir_path: str | Path | None = None, **options) -> TaskInfo:
+    """What a model needs to know about data set ``name``, without loading it (npz excepted)."""
+    options = _check(name, options)
+    if name == "copy":
+        return copy_info()
+    if name in ("smnist", "pmnist"):
+        return mnist.INFO[name]
+    if name == "imdb":
+        return text.IMDB_INFO
+    if name in ("sst2", "qqp"):
+        return text.glue_info(data_dir(data_dir_path), name)
+    if name in ("har2", "har6"):
+        return har.har_info(int(name[-1]))
+    return load_npz(options.get("path")).info
+
+
+def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
+    """Load data set ``name``. Options: copy — ``length``, ``train_samples``, ``val_samples``,
+    ``test_samples``, ``seed``; npz — ``path``. Others take none (``None`` values are ignored)."""
+    options = _check(name, options)
     root = data_dir(data_dir_path)
     if download and name in _FILES:
         download_files(name, _FILES[name], root)

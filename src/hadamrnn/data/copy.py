@@ -76,7 +76,7 @@ class CopyTask(torch.utils.data.Dataset):
         return torch.nn.functional.one_hot(inputs, INPUT_SIZE).float(), targets
 
 
-def copy_info(length: int = 1000) -> TaskInfo:
+def copy_info() -> TaskInfo:
     return TaskInfo("copy", num_classes=NUM_CLASSES, loss="ce_all", input_size=INPUT_SIZE,
                     metric="cross_entropy", higher_is_better=False)
 
@@ -84,5 +84,5 @@ def copy_info(length: int = 1000) -> TaskInfo:
 def load_copy(length: int = 1000, train_samples: int = 512_000, val_samples: int = 2_000,
               test_samples: int = 10_000, seed: int = 0) -> Splits:
     """Train/val/test copy tasks from disjoint seeds (``seed``, ``seed + 1``, ``seed + 2``)."""
-    return Splits(copy_info(length), CopyTask(train_samples, length, seed), CopyTask(val_samples, length, seed + 1),
+    return Splits(copy_info(), CopyTask(train_samples, length, seed), CopyTask(val_samples, length, seed + 1),
                   CopyTask(test_samples, length, seed + 2))

@@ -25,7 +25,7 @@ import torch
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 
-__all__ = ["FILES", "load_har", "windows_from_recordings", "TEST_SUBJECTS"]
+__all__ = ["FILES", "load_har", "har_info", "windows_from_recordings", "TEST_SUBJECTS"]
 
 FILES = [DataFile("hapt/HAPT_RawData.zip", "66f70439a4801c8920f3cd77c7d429b70702afbd9455793310080676466ce1fb",
                   "https://archive.ics.uci.edu/static/public/341/smartphone+based+recognition+of+human+activities+and+postural+transitions.zip")]
@@ -84,6 +84,10 @@ def _read_zip(path: Path):
     return paired, labels
 
 
+def har_info(classes: int) -> TaskInfo:
+    return TaskInfo(f"har{classes}", num_classes=classes, loss="ce", input_size=9)
+
+
 def load_har(root: Path, classes: int) -> Splits:
     name = f"har{classes}"
     (path,) = require(name, FILES, root)
@@ -99,4 +103,4 @@ def load_har(root: Path, classes: int) -> Splits:
     mean, std = x[train].mean(axis=(0, 1)), x[train].std(axis=(0, 1)) + 1e-8
     x = (x - mean) / std
     split = lambda mask: ArrayDataset(torch.from_numpy(np.ascontiguousarray(x[mask])), torch.from_numpy(y[mask]))  # noqa: E731
-    return Splits(TaskInfo(name, num_classes=classes, loss="ce", input_size=9), split(train), split(val), split(test))
+    return Splits(har_info(classes), split(train), split(val), split(test))

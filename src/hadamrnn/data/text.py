@@ -32,7 +32,7 @@ import torch
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 
-__all__ = ["load_imdb", "load_glue", "IMDB_FILES", "GLUE_FILES", "tokenize_words"]
+__all__ = ["load_imdb", "load_glue", "glue_info", "IMDB_INFO", "IMDB_FILES", "GLUE_FILES", "tokenize_words"]
 
 MAX_LEN = 500
 IMDB_VOCAB = 10_000
@@ -52,6 +52,7 @@ GLUE_FILES = {
             DataFile("glue/QQP/dev.tsv", None, "https://dl.fbaipublicfiles.com/glue/data/QQP-clean.zip (unzip into glue/)"),
             VOCAB_FILE],
 }
+IMDB_INFO = TaskInfo("imdb", num_classes=2, loss="bce", vocab_size=IMDB_VOCAB)
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -132,8 +133,7 @@ def load_imdb(root: Path) -> Splits:
     held = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_test"]))
     half = len(held) // 2
     tensors = lambda x, y: ArrayDataset(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y))  # noqa: E731
-    info = TaskInfo("imdb", num_classes=2, loss="bce", vocab_size=IMDB_VOCAB)
-    return Splits(info, tensors(arrays["x_train"], arrays["y_train"]),
+    return Splits(IMDB_INFO, tensors(arrays["x_train"], arrays["y_train"]),
                   tensors(arrays["x_test"][held[:half]], arrays["y_test"][held[:half]]),
                   tensors(arrays["x_test"][held[half:]], arrays["y_test"][held[half:]]))
 
@@ -143,13 +143,21 @@ def _read_tsv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
+def glue_info(root: Path, task: str) -> TaskInfo:
+    """The task description; reads only the vocabulary (its size is the embedding's)."""
+    (vocab_path,) = require(task, [VOCAB_FILE], root)
+    with open(vocab_path, encoding="utf-8") as stream:
+        vocab_size = sum(1 for _ in stream)
+    return TaskInfo(task, num_classes=2, loss="bce", vocab_size=vocab_size)
+
+
 def load_glue(root: Path, task: str) -> Splits:
     from tokenizers import BertWordPieceTokenizer
 
     files = GLUE_FILES[task]
     train_path, dev_path, vocab_path = require(task, files, root)
     tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
-    vocab_size = tokenizer.get_vocab_size()
+    info = glue_info(root, task)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     if tokenizer.token_to_id("[PAD]") != PAD:
         raise damaged(task, files, root, "[PAD] is not token 0 in vocab.txt")
@@ -178,4 +186,6 @@ def load_glue(root: Path, task: str) -> Splits:
         return ArrayDataset(torch.from_numpy(x), torch.tensor(labels, dtype=torch.int64))
 
     dev = encode(dev_path)
-    return Splits(TaskInfo(task, num_classes=2, loss="bce", vocab_size=vocab_size), encode(train_path), dev, dev)
+    if tokenizer.get_vocab_size() != info.vocab_size:
+        raise damaged(task, files, root, "vocab.txt has duplicate or blank lines")
+    return Splits(info, encode(train_path), dev, dev)

@@ -20,19 +20,26 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from ..data import Splits, TaskInfo, load_data
+from ..data import Splits, TaskInfo, load_data, task_info
 from ..model import HadamRNN, HadamRNNConfig
 from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
 
-__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_trained", "RunResult"]
+__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult"]
 
 
 def load_splits(config: ExperimentConfig, data_dir: str | Path | None = None, download: bool = False) -> Splits:
     d = config.data
     return load_data(d.name, data_dir, download, length=d.length, train_samples=d.train_samples,
                      val_samples=d.val_samples, test_samples=d.test_samples, seed=d.seed, path=d.path)
+
+
+def load_task_info(config: ExperimentConfig, data_dir: str | Path | None = None) -> TaskInfo:
+    """The data set's :class:`TaskInfo` without loading its samples (except for npz files)."""
+    d = config.data
+    return task_info(d.name, data_dir, length=d.length, train_samples=d.train_samples, val_samples=d.val_samples,
+                     test_samples=d.test_samples, seed=d.seed, path=d.path)
 
 
 def build_model(config: ExperimentConfig, info: TaskInfo) -> HadamRNN:
