@@ -10,10 +10,11 @@ Engines (all exchangeable; each fast one is tested against ``loop``):
 - ``loop``: the plain step-by-step oracle: dense ``W``, inputs projected at each step, autograd
   through every step; exactly what the reference implementation does.
 - ``fused``: the recurrence over the whole sequence as one autograd node. ``W h`` is a fast
-  Walsh–Hadamard transform plus sign flips, run in compiled code on the CPU (``hadamrnn.native``);
-  the backward pass runs the adjoint recurrence with ``Wᵀ = (I ⊗ H_m) diag(s) / sqrt(m)`` instead of
-  storing a graph of ``T`` steps. Inputs are projected for all steps in one product; token inputs
-  project only the distinct tokens of the batch (``U e = (E Uᵀ)[token]``).
+  Walsh–Hadamard transform plus sign flips, run in compiled code on the CPU (``hadamrnn.native``;
+  elsewhere the same steps as torch operations); the backward pass runs the adjoint recurrence with
+  ``Wᵀ = (I ⊗ H_m) diag(s) / sqrt(m)`` instead of keeping a graph of ``T`` steps. Float inputs are
+  projected for all steps in one product; token inputs project only the distinct tokens of the
+  batch (``U e + b = (E Uᵀ + b)[token]``), and the compiled kernel gathers their rows.
 - ``kernel``: many-to-one with float inputs: ``h_T = Σ_k W^k [U | b] [x_{T-1-k}; 1]``. The kernel
   ``W^k [U | b]`` (``T × n × (d+1)``) is the ``fused`` recurrence driven by an impulse, independent
   of the batch; one contraction with the inputs then gives ``h_T``.
