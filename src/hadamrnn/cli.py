@@ -15,7 +15,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume and args.set:
         raise ValueError("--set cannot change a resumed run; it continues with the config saved in its run dir")
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download)
+    try:
+        result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the last checkpoint in {out} is intact: hadamrnn train --resume --out {out}",
+              file=sys.stderr)
+        return 130
     r = result.results
     print(f"test {r['metric_name']} (best-validation checkpoint): {r['test_metric']:.4f}; "
           f"last checkpoint: {r['last_test_metric']:.4f}; {r['seconds']:.0f} s; results in {out / 'results.json'}")
