@@ -87,7 +87,7 @@ def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
     import sys
     import time
 
-    overrides = ["data.name=copy", "data.length=24", "data.train_samples=1600", "data.val_samples=32",
+    overrides = ["data.name=copy", "data.length=24", "data.train_samples=3200", "data.val_samples=32",
                  "data.test_samples=32", "data.batch_size=16", "model.hidden_size=16", "optim.epochs=2",
                  "optim.lr=0.01", "optim.seed=5", "optim.checkpoint_minutes=0"]
     run = tmp_path / "killed"
@@ -101,7 +101,7 @@ def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
     deadline = time.time() + 120
     while not (run / "checkpoints" / "last.pt").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.3)  # inside the 200 steps: checkpoints are being rewritten after every step
+    time.sleep(0.3)  # early in the 400 steps: checkpoints are being rewritten after every step
     process.kill()
     process.wait()
     assert not (run / "results.json").exists(), "the run finished before it could be killed; make it longer"
