@@ -45,11 +45,12 @@ def main() -> None:
         exported = runtime.load(Path(tmp) / "m.hrnn")
     calibration = splits.train.batch(torch.arange(min(args.calibration, len(splits.train))))[0].numpy()
     x, y = (t.numpy() for t in splits.test.batch(torch.arange(len(splits.test))))
-    print(f"{info.name}: test {info.metric} on {len(y)} sequences")
-    print(f"  float (NumPy runtime): {metric(exported.logits(x), y, info.metric):.4f}")
+    print(f"{info.name}: test {info.metric} on {len(y)} sequences", flush=True)
+    print(f"  float (NumPy runtime): {metric(exported.logits(x), y, info.metric):.4f}", flush=True)
     for bits in args.bits:
         integer = quantize_model(exported, calibration, bits)
-        print(f"  integer, {bits:2d}-bit states and inputs: {metric(integer.logits(x), y, info.metric):.4f}")
+        print(f"  integer, {bits:2d}-bit states and inputs: {metric(integer.logits(x), y, info.metric):.4f}",
+              flush=True)
 
 
 if __name__ == "__main__":

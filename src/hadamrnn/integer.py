@@ -85,16 +85,17 @@ class IntegerModel:
     def logits_int(self, x_int: np.ndarray) -> np.ndarray:
         """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs."""
         x = self.embedding[x_int] if self.embedding is not None else np.asarray(x_int, dtype=np.int64)
-        z = rshift_round((x @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
         low, high = self.limits
         log_m = int(math.log2(self.block))
-        h = np.clip(z[:, 0], low, high)
-        outputs = [h]
-        for t in range(1, z.shape[1]):
+        h = np.zeros((x.shape[0], len(self.signs)), dtype=np.int64)
+        outputs = []
+        for t in range(x.shape[1]):  # one step's input at a time, as on the device
+            z = rshift_round((x[:, t] @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
             a = fwht(h, self.block)
             a = rshift_round(a * INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else rshift_round(a, log_m // 2)
-            h = np.clip(self.signs * a + z[:, t], low, high)
-            outputs.append(h)
+            h = np.clip(self.signs * a + z, low, high)
+            if self.readout == "all":
+                outputs.append(h)
         states = np.stack(outputs, axis=1) if self.readout == "all" else h
         return np.maximum(states, 0) @ self.v_levels.T + self.c
 
@@ -117,11 +118,7 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray, bits: int = 16)
     v_levels, v_scale = model.levels["V"]
     inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
     fx = _fraction_bits(float(np.abs(inputs).max()), bits)
-    states = model.states(calibration)
-    if model.config["readout"] == "last":  # calibrate on every step, not just the last
-        every = RuntimeModel(**{**model.__dict__, "config": {**model.config, "readout": "all"}})
-        states = every.states(calibration)
-    fh = _fraction_bits(float(np.abs(states).max()), bits)
+    fh = _fraction_bits(model.state_range(calibration), bits)  # every step counts, not just the last
     multiplier, shift = _multiplier(u_scale * 2.0 ** (fh - fx))
     logit_scale = v_scale * 2.0 ** -fh
     n, d = u_levels.shape

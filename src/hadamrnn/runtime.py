@@ -60,16 +60,27 @@ class RuntimeModel:
             raise ValueError(f"this model takes floats (B, T, {self.U.shape[1]}), got shape {x.shape}")
         return x.astype(np.float64)
 
+    def _steps(self, x: np.ndarray):
+        """Yield ``h_t`` (B, n) for t = 1..T, projecting one step's input at a time."""
+        x = self._inputs(x)
+        scale = 1.0 / math.sqrt(self.block)
+        h = None
+        for t in range(x.shape[1]):
+            z = x[:, t] @ self.U.T + self.b
+            h = z if h is None else self.signs * (fwht(h, self.block) * scale) + z
+            yield h
+
     def states(self, x: np.ndarray) -> np.ndarray:
         """Pre-activation states: ``(B, n)`` at the last step, or ``(B, T, n)`` for read-out "all"."""
-        z = self._inputs(x) @ self.U.T + self.b
-        scale = 1.0 / math.sqrt(self.block)
-        h = z[:, 0]
-        every = [h]
-        for t in range(1, z.shape[1]):
-            h = self.signs * (fwht(h, self.block) * scale) + z[:, t]
-            every.append(h)
-        return np.stack(every, axis=1) if self.config["readout"] == "all" else h
+        if self.config["readout"] == "all":
+            return np.stack(list(self._steps(x)), axis=1)
+        for h in self._steps(x):
+            pass
+        return h
+
+    def state_range(self, x: np.ndarray) -> float:
+        """Largest ``|h_t|`` over every step and sample (to calibrate fixed point)."""
+        return max(float(np.abs(h).max()) for h in self._steps(x))
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(self.states(x), 0.0) @ self.V.T + self.c
