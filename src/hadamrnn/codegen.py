@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_bytes
 from .integer import INV_SQRT2, SQRT2_BITS, IntegerModel
 
 __all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes"]
@@ -43,7 +45,9 @@ def weight_bytes(model: IntegerModel) -> int:
 def save_integer_model(model: IntegerModel, path: str | Path) -> None:
     fields = {k: (np.asarray(v) if v is not None else np.zeros(0, np.int64)) for k, v in asdict(model).items()}
     fields["has_embedding"] = np.array(model.embedding is not None)
-    np.savez(path, **fields)
+    buffer = io.BytesIO()
+    np.savez(buffer, **fields)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_integer_model(path: str | Path) -> IntegerModel:
@@ -302,7 +306,7 @@ clean:
     files = {"hadamrnn_model.h": header, "hadamrnn_model.c": source, "predict.c": predict, "Makefile": makefile}
     written = []
     for name, text in files.items():
-        (directory / name).write_text(text)
+        atomic_write_bytes(directory / name, text.encode())
         written.append(directory / name)
     save_integer_model(model, directory / "integer_model.npz")
     written.append(directory / "integer_model.npz")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_bytes
+
 __all__ = ["MAGIC", "VERSION", "ModelFileError", "write_model_file", "read_model_file", "pack_bits", "unpack_bits"]
 
 MAGIC = b"HRNN"
@@ -51,7 +53,7 @@ def write_model_file(path: str | Path, header: dict, bit_fields: list[tuple[np.n
     text = json.dumps(header, sort_keys=True).encode()
     body = _PREAMBLE.pack(MAGIC, VERSION, len(text)) + text + payload
     data = body + struct.pack("<I", zlib.crc32(body))
-    Path(path).write_bytes(data)
+    atomic_write_bytes(path, data)
     return len(data)
 
 

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["atomic_write_bytes", "save_checkpoint", "load_checkpoint", "CheckpointError"]
+from ..atomic import atomic_write_bytes
+
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
 
 FORMAT_VERSION = 1
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or from an unknown format version."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

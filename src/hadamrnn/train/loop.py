@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from ..data import Splits, TaskInfo, load_data, task_info
 from ..model import HadamRNN, HadamRNNConfig
-from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from ..atomic import atomic_write_bytes
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from .checkpoint import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 __all__ = ["MetricsLog"]
 
