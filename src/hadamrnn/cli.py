@@ -83,7 +83,6 @@ def _export(args: argparse.Namespace) -> int:
         size = export_model(model, args.output)
         print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
         return 0
-    import numpy as np
     import torch
 
     from . import runtime

@@ -1,7 +1,6 @@
 import io
 import tarfile
 
-import numpy as np
 import pytest
 import torch
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-import torch
 from torch import Tensor
 
 __all__ = ["TaskInfo", "SequenceDataset", "ArrayDataset", "Splits"]
