@@ -20,7 +20,10 @@ __all__ = ["RuntimeModel", "load", "fwht", "ModelFileError"]
 
 
 def fwht(x: np.ndarray, block: int) -> np.ndarray:
-    """Unnormalised ``I ⊗ H_block`` on the last axis (``n log2(block)`` additions)."""
+    """Unnormalised ``I ⊗ H_block`` on the last axis (``n log2(block)`` additions).
+
+    The NumPy twin of ``hadamrnn.hadamard.fwht``, which this module cannot import (it needs torch).
+    """
     shape, n = x.shape, x.shape[-1]
     x = x.reshape(-1, n)
     half = 1

@@ -14,6 +14,8 @@ def test_yaml_and_overrides(tmp_path):
     config = load_config(path, ["optim.gamma=0.98", "model.block_size=16", "model.input_bits=null"])
     assert config.data.name == "pmnist" and config.optim.lr == 1e-3 and config.optim.gamma == 0.98
     assert config.model.block_size == 16 and config.model.input_bits is None
+    overridden = load_config(path, ["optim.lr=2e-4", "data.path=1e5"])
+    assert overridden.optim.lr == 2e-4 and overridden.data.path == "1e5"  # numbers only where a number is meant
 
 
 @pytest.mark.parametrize("text, overrides, message", [

@@ -85,6 +85,11 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"{key}: expected {annotation}, got {value!r}")
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if annotation is float and isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if annotation is str and isinstance(value, str):
@@ -131,11 +136,6 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
         if section not in _SECTIONS:
             raise ConfigError(f"--set {item!r}: unknown section {section!r}; valid sections: {list(_SECTIONS)}")
         value = yaml.safe_load(raw) if raw.strip() else None
-        if isinstance(value, str):  # YAML reads 1e-3 as a string; accept it as the number it means
-            try:
-                value = float(value)
-            except ValueError:
-                pass
         if not isinstance(values.setdefault(section, {}), dict):
             raise ConfigError(f"{section}: expected a mapping of keys, got {values[section]!r}")
         values[section][name] = value
@@ -153,17 +153,5 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML ({error})") from error
-        values = _normalize_numbers(values)
     return from_dict(apply_overrides(values, overrides or []))
 
-
-def _normalize_numbers(values):
-    """PyYAML reads ``1e-3`` (no dot) as a string; treat number-like strings in numeric fields as numbers."""
-    if isinstance(values, dict):
-        return {k: _normalize_numbers(v) for k, v in values.items()}
-    if isinstance(values, str):
-        try:
-            return float(values) if any(c in values.lower() for c in ".e") and values.strip()[0] in "+-.0123456789" else values
-        except ValueError:
-            return values
-    return values
