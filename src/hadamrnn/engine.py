@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -38,6 +39,7 @@ from .recurrent import SignedHadamard
 __all__ = ["ENGINES", "recur", "choose_engine", "loop", "fused", "kernel", "signed_hadamard_recurrence"]
 
 Readout = Literal["last", "all"]
+Head = tuple[Tensor, Tensor]
 
 
 def _embed(inputs: Tensor, embedding: Tensor | None) -> Tensor:
@@ -45,7 +47,7 @@ def _embed(inputs: Tensor, embedding: Tensor | None) -> Tensor:
 
 
 def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
-         readout: Readout, embedding: Tensor | None = None) -> Tensor:
+         readout: Readout, embedding: Tensor | None = None, head: Head | None = None) -> Tensor:
     """Step-by-step recurrence with the dense ``W``; the oracle for every faster engine."""
     x = _embed(inputs, embedding)
     W = recurrence(latent).to(x.dtype)
@@ -55,7 +57,7 @@ def loop(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, 
         h = F.linear(h, W) + F.linear(x_t, U, b)
         if readout == "all":
             states.append(h)
-    return torch.stack(states, dim=1) if readout == "all" else h
+    return _read(torch.stack(states, dim=1) if readout == "all" else h, head)
 
 
 def _native(tensor: Tensor) -> bool:
@@ -63,71 +65,163 @@ def _native(tensor: Tensor) -> bool:
     return tensor.device.type == "cpu"
 
 
-class _SignedHadamardRecurrence(torch.autograd.Function):
-    """``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]`` with ``Z[r, t] = table[index[r, t]]``.
+def _read(states: Tensor, head: Head | None) -> Tensor:
+    """The read-out ``V relu(h) + c`` with ``head = (V, c)``; the states themselves when there is no head."""
+    return states if head is None else F.linear(F.relu(states), *head)
 
-    ``table`` (V, n), ``index`` (N, T) int64: token inputs pass their projected token table, dense
-    inputs ``Z.reshape(N·T, n)`` with ``index = arange``. Returns every state ``(N, T, n)``, or only
-    ``H[:, -1]`` when ``last_only`` (then the backward pass reads no gradient for the other steps).
+
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+def _dummy(dtype: torch.dtype, ndim: int) -> np.ndarray:
+    return np.zeros((1,) * ndim, dtype=_numpy_dtype(dtype))
+
+
+def _scale(block: int, dtype: torch.dtype) -> np.floating:
+    """``1/sqrt(block)`` in the arrays' own precision, as the kernels require."""
+    return _numpy_dtype(dtype).type(1.0 / math.sqrt(block))
+
+
+class _NativeRecurrence(torch.autograd.Function):
+    """The recurrence, with its inputs and optionally its read-out, as one compiled autograd node.
+
+    Inputs come from ``table`` (V, n) gathered by ``index`` (N, T), or from float ``inputs`` (N, T, d)
+    projected in the kernel by ``U`` (n, d) and ``b`` (n,). Returns the last state (N, n) for
+    ``output=OUT_LAST``, every state (N, T, n) for ``OUT_STATES``, or the read-out
+    ``V relu(h_t) + c`` at every step (N, T, C) for ``OUT_HEAD``. See ``hadamrnn.native``.
     """
 
     @staticmethod
-    def forward(ctx, signs: Tensor, table: Tensor, index: Tensor, block: int, last_only: bool,  # type: ignore[override]
-                unique_index: bool) -> Tensor:
-        scale = 1.0 / math.sqrt(block)
-        rows, steps = index.shape
-        out = table.new_empty(rows, 1 if last_only else steps, table.shape[1])
-        # transformed[:, t] = B H[t-1] / sqrt(m): all the backward pass needs besides the signs.
-        transformed = table.new_empty(rows, steps, table.shape[1])
-        if _native(table):
-            native.recurrence_forward(signs.numpy(), table.numpy(), index.numpy(), out.numpy(), transformed.numpy(),
-                                      block, scale)
-        else:
-            z = table[index]
-            state = z[:, 0]
-            states = [state]
-            for t in range(1, steps):
-                transformed[:, t] = fwht(state, block)
-                state = signs * transformed[:, t] + z[:, t]
-                states.append(state)
-            out = state[:, None] if last_only else torch.stack(states, 1)
-        ctx.block, ctx.last_only, ctx.unique_index, ctx.table_rows = block, last_only, unique_index, table.shape[0]
+    def forward(ctx, signs: Tensor, table: Tensor | None, U: Tensor | None, b: Tensor | None,  # type: ignore[override]
+                V: Tensor | None, c: Tensor | None, inputs: Tensor | None, index: Tensor | None, block: int,
+                output: int, unique_index: bool) -> Tensor:
+        dtype = signs.dtype
+        project = inputs is not None
+        rows, steps = (inputs if project else index).shape[:2]
+        n = signs.shape[0]
+        arrays = _native_arrays(dtype, project, inputs, U, b, table, index)
+        last = signs.new_empty(rows, n)
+        states = signs.new_empty(rows, steps, n) if output == native.OUT_STATES else None
+        logits = signs.new_empty(rows, steps, V.shape[0]) if output == native.OUT_HEAD else None
+        native.recurrence_forward(
+            signs.numpy(), project, *arrays, steps, output, last.numpy(),
+            states.numpy() if states is not None else _dummy(dtype, 3),
+            V.numpy() if V is not None else _dummy(dtype, 2), c.numpy() if c is not None else _dummy(dtype, 1),
+            logits.numpy() if logits is not None else _dummy(dtype, 3), block, _scale(block, dtype))
+        ctx.block, ctx.output, ctx.unique_index, ctx.steps = block, output, unique_index, steps
+        ctx.table_rows = None if project else table.shape[0]
+        ctx.save_for_backward(signs, last, inputs, U, b, table, index, V)
+        return {native.OUT_LAST: last, native.OUT_STATES: states, native.OUT_HEAD: logits}[output]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        signs, last, inputs, U, b, table, index, V = ctx.saved_tensors
+        dtype, output = signs.dtype, ctx.output
+        project = inputs is not None
+        rows, n = last.shape
+        chunks = min(rows, 2 * native.threads())
+        grad = grad.contiguous()
+        zeros = signs.new_zeros
+        grad_signs = zeros(chunks, n)
+        grad_projection_t = zeros(chunks, *U.T.shape) if project else None
+        grad_bias = zeros(chunks, n) if project else None
+        grad_tables = None
+        if not project:  # one shared table, written not added to, when no row of it is used twice
+            grad_tables = signs.new_empty(1, ctx.table_rows, n) if ctx.unique_index else zeros(chunks, ctx.table_rows, n)
+        grad_V = zeros(chunks, *V.shape) if output == native.OUT_HEAD else None
+        grad_c = zeros(chunks, V.shape[0]) if output == native.OUT_HEAD else None
+
+        def numpy(tensor: Tensor | None, ndim: int) -> np.ndarray:
+            return tensor.numpy() if tensor is not None else _dummy(dtype, ndim)
+
+        native.recurrence_backward(
+            signs.numpy(), project, *_native_arrays(dtype, project, inputs, U, b, table, index), ctx.steps, output,
+            last.numpy(), numpy(grad if output == native.OUT_LAST else None, 2),
+            numpy(grad if output == native.OUT_STATES else None, 3), numpy(V, 2),
+            numpy(grad if output == native.OUT_HEAD else None, 3), chunks,
+            grad_signs.numpy(), numpy(grad_projection_t, 3), numpy(grad_bias, 2), numpy(grad_tables, 3),
+            numpy(grad_V, 3), numpy(grad_c, 2), ctx.block, _scale(ctx.block, dtype))
+        grad_table = None if project else grad_tables[0] if ctx.unique_index else grad_tables.sum(0)
+        return (grad_signs.sum(0), grad_table,
+                grad_projection_t.sum(0).T if project else None, grad_bias.sum(0) if project else None,
+                grad_V.sum(0) if grad_V is not None else None, grad_c.sum(0) if grad_c is not None else None,
+                None, None, None, None, None)
+
+
+def _native_arrays(dtype: torch.dtype, project: bool, inputs: Tensor | None, U: Tensor | None, b: Tensor | None,
+                   table: Tensor | None, index: Tensor | None) -> tuple:
+    """``inputs, Uᵀ, b, table, index`` as the kernels take them, with dummies for the unused source."""
+    if project:
+        return (inputs.numpy(), U.T.contiguous().numpy(), b.numpy(), _dummy(dtype, 2),
+                np.zeros((1, 1), dtype=np.int64))
+    return _dummy(dtype, 3), _dummy(dtype, 2), _dummy(dtype, 1), table.numpy(), index.numpy()
+
+
+class _TorchRecurrence(torch.autograd.Function):
+    """The same recurrence as plain torch steps (devices other than the CPU), table inputs only.
+
+    ``H[:, 0] = Z[:, 0]``, ``H[:, t] = s ⊙ (B H[:, t-1]) / sqrt(m) + Z[:, t]``, ``Z[r, t] = table[index[r, t]]``;
+    returns every state ``(N, T, n)``, or only ``H[:, -1]`` when ``last_only``.
+    """
+
+    @staticmethod
+    def forward(ctx, signs: Tensor, table: Tensor, index: Tensor, block: int, last_only: bool) -> Tensor:  # type: ignore[override]
+        z = table[index]
+        state = z[:, 0]
+        states = [state]
+        transformed = torch.zeros_like(z)  # transformed[:, t] = B H[t-1] / sqrt(m), what the backward pass needs
+        for t in range(1, index.shape[1]):
+            transformed[:, t] = fwht(state, block)
+            state = signs * transformed[:, t] + z[:, t]
+            states.append(state)
+        ctx.block, ctx.last_only, ctx.table_rows = block, last_only, table.shape[0]
         ctx.save_for_backward(signs, index, transformed)
-        return out[:, 0] if last_only else out
+        return state if last_only else torch.stack(states, 1)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         signs, index, transformed = ctx.saved_tensors
-        block = ctx.block
-        if ctx.last_only:
-            grad_last = grad.contiguous()
-            grad_states = grad.new_zeros(1, 1, 1)  # not read: every step but the last has zero gradient
-        else:
-            grad_states = grad.contiguous()
-            grad_last = grad_states[:, -1].contiguous()
-        rows, n = transformed.shape[0], transformed.shape[2]
-        if _native(transformed):
-            # One shared table when no row repeats; else one partial table per chunk of rows, summed after.
-            chunks = rows if ctx.unique_index else min(rows, 2 * native.threads())
-            if ctx.unique_index:  # every row written exactly once: no zeroing, no partial sums
-                grad_tables = transformed.new_empty(1, ctx.table_rows, n)
-            else:
-                grad_tables = transformed.new_zeros(chunks, ctx.table_rows, n)
-            grad_signs_rows = transformed.new_empty(rows, n)
-            native.recurrence_backward(signs.numpy(), index.numpy(), transformed.numpy(), grad_states.numpy(),
-                                       grad_last.numpy(), not ctx.last_only, grad_tables.numpy(), chunks,
-                                       grad_signs_rows.numpy(), block, 1.0 / math.sqrt(block))
-            grad_table = grad_tables[0] if ctx.unique_index else grad_tables.sum(0)
-            return grad_signs_rows.sum(0), grad_table, None, None, None, None
         grad_z = torch.empty_like(transformed)
-        adjoint = grad_last
+        adjoint = grad if ctx.last_only else grad[:, -1]
         grad_z[:, -1] = adjoint
         for t in range(transformed.shape[1] - 1, 0, -1):
-            adjoint = fwht(signs * adjoint, block) + (0 if ctx.last_only else grad_states[:, t - 1])
+            adjoint = fwht(signs * adjoint, ctx.block) + (0 if ctx.last_only else grad[:, t - 1])
             grad_z[:, t - 1] = adjoint
         grad_signs = torch.einsum("btn,btn->n", grad_z[:, 1:], transformed[:, 1:])
+        n = transformed.shape[2]
         grad_table = transformed.new_zeros(ctx.table_rows, n).index_add_(0, index.reshape(-1), grad_z.reshape(-1, n))
-        return grad_signs, grad_table, None, None, None, None
+        return grad_signs, grad_table, None, None, None
+
+
+# Float inputs of at most this many features are projected inside the compiled kernel (n·d
+# multiply-adds per step and row, three times) rather than as a (B, T, n) tensor built beforehand.
+PROJECT_IN_KERNEL_MAX_FEATURES = 32
+
+
+def _recurrence(recurrence: SignedHadamard, latent: Tensor, output: str, *, table: Tensor | None = None,
+                index: Tensor | None = None, unique_index: bool = False, inputs: Tensor | None = None,
+                U: Tensor | None = None, b: Tensor | None = None, head: Head | None = None) -> Tensor:
+    """The recurrence on inputs from ``table[index]`` or ``U inputs + b``; ``output``: "last" | "states".
+
+    With ``head`` and ``output="states"``, the read-out of every state instead of the states.
+    """
+    dtype = (table if table is not None else U).dtype
+    signs = recurrence.signs(latent).to(dtype)
+    if _native(signs):
+        code = native.OUT_LAST if output == "last" else native.OUT_STATES if head is None else native.OUT_HEAD
+        V, c = head if code == native.OUT_HEAD else (None, None)
+        if inputs is not None:
+            inputs = inputs.contiguous()
+        else:
+            table, index = table.contiguous(), index.contiguous()
+        result = _NativeRecurrence.apply(signs, table, U, b, V, c, inputs, index, recurrence.block, code,
+                                         unique_index)
+        return _read(result, head) if output == "last" else result
+    if inputs is not None:
+        z = F.linear(inputs, U, b)
+        table, index = z.reshape(-1, z.shape[-1]), torch.arange(z.shape[0] * z.shape[1], device=z.device).reshape(z.shape[:2])
+    return _read(_TorchRecurrence.apply(signs, table, index, recurrence.block, output == "last"), head)
 
 
 def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor, last_only: bool = False) -> Tensor:
@@ -138,29 +232,30 @@ def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Te
     """
     rows, steps, n = z.shape
     index = torch.arange(rows * steps, device=z.device).reshape(rows, steps)
-    return _recurrence(recurrence, latent, z.reshape(rows * steps, n), index, last_only, unique_index=True)
-
-
-def _recurrence(recurrence: SignedHadamard, latent: Tensor, table: Tensor, index: Tensor, last_only: bool,
-                unique_index: bool) -> Tensor:
-    signs = recurrence.signs(latent).to(table.dtype)
-    return _SignedHadamardRecurrence.apply(signs, table.contiguous(), index.contiguous(), recurrence.block, last_only,
-                                           unique_index)
+    return _recurrence(recurrence, latent, "last" if last_only else "states", table=z.reshape(rows * steps, n),
+                       index=index, unique_index=True)
 
 
 def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
-          readout: Readout, embedding: Tensor | None = None) -> Tensor:
+          readout: Readout, embedding: Tensor | None = None, head: Head | None = None) -> Tensor:
     """Whole-sequence recurrence as one autograd node (see module docstring)."""
-    if embedding is None:
-        return signed_hadamard_recurrence(recurrence, latent, F.linear(inputs, U, b), readout == "last")
-    # U e_t + b = (E[token] Uᵀ + b): project each distinct token of the batch once; the kernel gathers rows.
-    tokens, where = torch.unique(inputs, return_inverse=True)
-    table = F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)
-    return _recurrence(recurrence, latent, table, where, readout == "last", unique_index=False)
+    output = "last" if readout == "last" else "states"
+    if embedding is not None:
+        # U e_t + b = (E[token] Uᵀ + b): project each distinct token of the batch once; the kernel gathers rows.
+        tokens, where = torch.unique(inputs, return_inverse=True)
+        table = F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)
+        return _recurrence(recurrence, latent, output, table=table, index=where, head=head)
+    if inputs.shape[-1] <= PROJECT_IN_KERNEL_MAX_FEATURES and not inputs.requires_grad and inputs.dtype == U.dtype:
+        return _recurrence(recurrence, latent, output, inputs=inputs, U=U, b=b, head=head)
+    z = F.linear(inputs, U, b)
+    rows, steps, n = z.shape
+    index = torch.arange(rows * steps, device=z.device).reshape(rows, steps)
+    return _recurrence(recurrence, latent, output, table=z.reshape(rows * steps, n), index=index, unique_index=True,
+                       head=head)
 
 
 def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
-           readout: Readout, embedding: Tensor | None = None) -> Tensor:
+           readout: Readout, embedding: Tensor | None = None, head: Head | None = None) -> Tensor:
     """Many-to-one by the convolution kernel ``W^k [U | b]`` (see module docstring)."""
     if readout != "last" or embedding is not None:
         raise ValueError("the kernel engine computes only the last state of float inputs "
@@ -171,7 +266,7 @@ def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor
     taps = signed_hadamard_recurrence(recurrence, latent, impulse).transpose(0, 1)  # taps[k] = (W^k [U | b])ᵀ
     ones = inputs.new_ones(batch, steps, 1)
     reversed_inputs = torch.cat([inputs, ones], dim=2).flip(1)  # row k holds [x_{T-1-k}; 1]
-    return reversed_inputs.reshape(batch, -1) @ taps.reshape(-1, taps.shape[-1])
+    return _read(reversed_inputs.reshape(batch, -1) @ taps.reshape(-1, taps.shape[-1]), head)
 
 
 def choose_engine(readout: Readout, inputs: Tensor, embedding: Tensor | None) -> str:
@@ -187,7 +282,7 @@ ENGINE_NAMES = ("auto", *ENGINES)
 
 
 def recur(engine: str, recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor,
-          b: Tensor, readout: Readout, embedding: Tensor | None = None) -> Tensor:
+          b: Tensor, readout: Readout, embedding: Tensor | None = None, head: Head | None = None) -> Tensor:
     """Run the named engine (``"auto"`` applies :func:`choose_engine`).
 
     Args:
@@ -197,6 +292,9 @@ def recur(engine: str, recurrence: SignedHadamard, latent: Tensor, inputs: Tenso
         U: ``(n, d)`` input projection (already quantized); b: ``(n,)`` bias.
         readout: ``"last"`` → ``(B, n)``; ``"all"`` → ``(B, T, n)``.
         embedding: optional ``(vocab, d)`` table; row 0 is padding.
+        head: optional read-out ``(V, c)``, ``V`` of shape ``(C, n)``: then the result is
+            ``V relu(h) + c``, ``(B, C)`` or ``(B, T, C)``, which an engine may compute without ever
+            materialising the states.
     """
     if engine == "auto":
         engine = choose_engine(readout, inputs, embedding)
@@ -204,4 +302,4 @@ def recur(engine: str, recurrence: SignedHadamard, latent: Tensor, inputs: Tenso
         run = ENGINES[engine]
     except KeyError:
         raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_NAMES)}") from None
-    return run(recurrence, latent, inputs, U, b, readout, embedding)
+    return run(recurrence, latent, inputs, U, b, readout, embedding, head)

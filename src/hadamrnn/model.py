@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .engine import ENGINE_NAMES, recur
@@ -123,15 +122,19 @@ class HadamRNN(nn.Module):
         if inputs.shape[1] == 0:
             raise ValueError("sequences must have at least one time step (T >= 1)")
 
-    def states(self, inputs: Tensor) -> Tensor:
-        """Pre-activation hidden states: ``(B, n)`` at the last step, or ``(B, T, n)`` for ``readout="all"``."""
+    def _recur(self, inputs: Tensor, head: tuple[Tensor, Tensor] | None) -> Tensor:
         self._check_inputs(inputs)
         embedding = self.embedding.weight if self.embedding is not None else None
         return recur(self.config.engine, self.recurrence, self.latent, inputs,
-                     self.input.quantized_weight(), self.input.bias, self.config.readout, embedding)
+                     self.input.quantized_weight(), self.input.bias, self.config.readout, embedding, head)
+
+    def states(self, inputs: Tensor) -> Tensor:
+        """Pre-activation hidden states: ``(B, n)`` at the last step, or ``(B, T, n)`` for ``readout="all"``."""
+        return self._recur(inputs, None)
 
     def forward(self, inputs: Tensor) -> Tensor:
-        return self.output(F.relu(self.states(inputs)))
+        # The engine applies the read-out itself, so that a fast one need not materialise every state.
+        return self._recur(inputs, (self.output.quantized_weight(), self.output.bias))
 
     @torch.no_grad()
     def effective_weights(self) -> dict[str, Tensor]:

@@ -1,20 +1,35 @@
-"""Compiled CPU kernels (numba) for the signed-Hadamard linear recurrence.
+"""Compiled CPU kernels (numba) for the signed-Hadamard linear recurrence and what surrounds it.
 
 Batch-major row form, for ``N`` independent rows of ``T`` steps of width ``n``::
 
-    H[:, 0] = Z[:, 0],   H[:, t] = s ⊙ (scale · B H[:, t-1]) + Z[:, t],   B = I_{n/m} ⊗ H_m,  scale = 1/sqrt(m)
+    h[0] = z[0],   h[t] = s ⊙ (scale · B h[t-1]) + z[t],   B = I_{n/m} ⊗ H_m,  scale = 1/sqrt(m)
 
 Each step costs ``n log2(m)`` additions and ``n`` sign-scalings per row, against ``n²``
-multiply-adds for a dense matrix–vector product. Rows are independent and run in parallel. Two
-layouts of the working state, chosen by measurement (docs/performance.md):
+multiply-adds for a dense matrix–vector product. Rows are independent and run in parallel.
 
-- one row at a time (a contiguous ``n``-vector; butterflies vectorize once they span 8+ entries):
-  the faster forward pass for few rows, and the faster backward pass at every size measured;
-- tiles of ``TILE`` rows held transposed (``n × TILE``), so that every butterfly is a vector
-  operation across the tile: the faster forward pass for many rows.
+The inputs ``z[t]`` come from one of two sources:
+
+- a table: ``z[r, t] = table[index[r, t]]`` (projected token tables; or dense inputs already
+  projected, ``table = Z.reshape(N·T, n)`` with ``index = arange``);
+- a projection computed in the kernel: ``z[r, t] = U x[r, t] + b`` for float inputs ``x`` of few
+  features, so that no ``(N, T, n)`` array of inputs is ever built (the product is skipped for
+  features that are zero, as in one-hot inputs).
+
+and the pass returns one of:
+
+- ``OUT_LAST``: the last state ``h[T-1]`` (N, n);
+- ``OUT_STATES``: every state (N, T, n);
+- ``OUT_HEAD``: the read-out ``V relu(h[t]) + c`` at every step (N, T, C), so that no state leaves
+  the kernel.
+
+The backward pass keeps no state from the forward pass but the last one: ``W`` is orthogonal and
+``Wᵀ`` is as cheap as ``W``, so it walks back ``h[t-1] = scale · B (s ⊙ (h[t] - z[t]))`` beside the
+adjoint ``λ[t-1] = G[t-1] + scale · B (s ⊙ λ[t])`` (``G`` the gradient reaching the states). Memory is
+then ``O(N n)`` instead of ``O(N T n)``; the price is one more transform per step, and in float32 a
+rounding gap between the walked-back and the forward states that grows like ``sqrt(T)`` (tested).
 
 The functions take NumPy arrays (float32 or float64) and know nothing of autograd;
-``hadamrnn.engine`` wraps them.
+``hadamrnn.engine`` wraps them. Arrays a mode does not use are passed as 1-element dummies.
 """
 
 from __future__ import annotations
@@ -22,9 +37,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["recurrence_forward", "recurrence_backward"]
+__all__ = ["OUT_LAST", "OUT_STATES", "OUT_HEAD", "recurrence_forward", "recurrence_backward", "threads"]
 
-TILE = 16
+OUT_LAST, OUT_STATES, OUT_HEAD = 0, 1, 2
+
+# Reductions (the read-out's dot products) may be reassociated and vectorised; nothing else changes.
+_FAST = {"reassoc", "contract"}
 
 
 @njit(inline="always", cache=True)
@@ -40,142 +58,154 @@ def _fwht_row(x, block):
         half = 4
     while half < block:
         for start in range(0, n, 2 * half):
-            for j in range(start, start + half):
-                a = x[j]
-                b = x[j + half]
-                x[j] = a + b
-                x[j + half] = a - b
+            # Two views with a run-time length: LLVM then vectorises the butterflies (4× faster than
+            # indexing x[j] and x[j + half], which it cannot prove apart).
+            low, high = x[start:start + half], x[start + half:start + 2 * half]
+            for j in range(low.size):
+                a = low[j]
+                b = high[j]
+                low[j] = a + b
+                high[j] = a - b
         half *= 2
 
 
 @njit(inline="always", cache=True)
-def _fwht_columns(x, block):
-    """Unnormalised ``I ⊗ H_block`` on every column of ``x`` (n × width), in place."""
-    n, width = x.shape
-    half = 1
-    while half < block:
-        for start in range(0, n, 2 * half):
-            for j in range(start, start + half):
-                for c in range(width):
-                    a = x[j, c]
-                    b = x[j + half, c]
-                    x[j, c] = a + b
-                    x[j + half, c] = a - b
-        half *= 2
-
-
-@njit(parallel=True, cache=True)
-def _forward_rows(signs, table, index, out, transformed, block, scale):
-    rows, steps, n = transformed.shape
-    every_step = out.shape[1] == steps
-    for r in prange(rows):
-        state = np.empty(n, dtype=out.dtype)
-        z = table[index[r, 0]]
-        for i in range(n):
-            state[i] = z[i]
-        for t in range(1, steps):
-            if every_step:
-                out[r, t - 1, :] = state
-            _fwht_row(state, block)
-            z = table[index[r, t]]
-            for i in range(n):
-                rotated = scale * state[i]
-                transformed[r, t, i] = rotated
-                state[i] = signs[i] * rotated + z[i]
-        out[r, out.shape[1] - 1, :] = state
-
-
-@njit(parallel=True, cache=True)
-def _forward_tiles(signs, table, index, out, transformed, block, scale):
-    rows, steps, n = transformed.shape
-    every_step = out.shape[1] == steps
-    for tile in prange((rows + TILE - 1) // TILE):
-        first = tile * TILE
-        width = min(TILE, rows - first)
-        state = np.empty((n, width), dtype=out.dtype)
-        for c in range(width):
-            z = table[index[first + c, 0]]
-            for i in range(n):
-                state[i, c] = z[i]
-        for t in range(1, steps):
-            if every_step:
-                for c in range(width):
-                    for i in range(n):
-                        out[first + c, t - 1, i] = state[i, c]
-            _fwht_columns(state, block)
-            for c in range(width):
-                z = table[index[first + c, t]]
-                for i in range(n):
-                    rotated = scale * state[i, c]
-                    transformed[first + c, t, i] = rotated
-                    state[i, c] = signs[i] * rotated + z[i]
-        for c in range(width):
-            for i in range(n):
-                out[first + c, out.shape[1] - 1, i] = state[i, c]
-
-
-def recurrence_forward(signs: np.ndarray, table: np.ndarray, index: np.ndarray, out: np.ndarray,
-                       transformed: np.ndarray, block: int, scale: float) -> None:
-    """Run the recurrence for inputs ``Z[r, t] = table[index[r, t]]``.
-
-    ``signs`` (n,) ±1; ``table`` (V, n); ``index`` (N, T) int64; all C-contiguous. Dense inputs
-    pass ``table = Z.reshape(N·T, n)`` and ``index = arange(N·T).reshape(N, T)``. Fills ``out`` with
-    every state, shape (N, T, n), or with the last one only when its shape is (N, 1, n), and
-    ``transformed`` (N, T, n) with ``scale · B H[t-1]`` for ``t ≥ 1`` (what the backward pass needs;
-    ``transformed[:, 0]`` is not written).
-    """
-    kernel = _forward_tiles if out.shape[0] >= 2 * TILE else _forward_rows
-    kernel(signs, table, index, out, transformed, block, scale)
-
-
-@njit(inline="always", cache=True)
-def _scatter(target, values, overwrite):
-    if overwrite:
-        target[:] = values
+def _load_input(z, r, t, project, inputs, projection_t, bias, table, index):
+    """``z = U x[r, t] + b`` (``projection_t = Uᵀ``, shape (d, n)) or ``z = table[index[r, t]]``."""
+    if project:
+        z[:] = bias
+        for j in range(inputs.shape[2]):
+            x = inputs[r, t, j]
+            if x != 0:
+                column = projection_t[j]
+                for i in range(z.size):
+                    z[i] += x * column[i]
     else:
-        target += values
+        z[:] = table[index[r, t]]
 
 
-@njit(parallel=True, cache=True)
-def recurrence_backward(signs, index, transformed, grad_states, grad_last, has_grad_states, grad_tables, chunks,
-                        grad_signs_rows, block, scale):
-    """Adjoint pass for inputs ``Z[r, t] = table[index[r, t]]``.
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def recurrence_forward(signs, project, inputs, projection_t, bias, table, index, steps, output,
+                       last, states, head_weight, head_bias, logits, block, scale):
+    """Run the recurrence; fill ``last`` (N, n) always, and ``states`` (N, T, n) for ``OUT_STATES``
+    or ``logits`` (N, T, C) = ``head_weight relu(h) + head_bias`` for ``OUT_HEAD``.
 
-    ``G[t]`` is ``grad_states[:, t]`` for ``t < T-1`` (zero when ``has_grad_states`` is false, and
-    then ``grad_states`` is not read) and ``grad_last`` (N, n) at ``t = T-1``. With the adjoint
-    ``λ[t] = G[t] + Wᵀ λ[t+1]`` (``Wᵀ = scale · B diag(s)``), adds ``λ[t]`` of every row ``r`` and step
-    ``t`` into ``grad_tables[k, index[r, t]]``: rows are split into ``chunks`` contiguous chunks run
-    in parallel, and chunk ``k`` owns ``grad_tables[k]``, so no two threads add into the same row.
-    When no table row is used twice (dense inputs), pass a single table (shape (1, V, n)), which
-    every chunk then shares and which is written, not added to (it need not be zeroed). Fills ``grad_signs_rows`` (N, n) with
-    ``Σ_{t≥1} λ[t] ⊙ transformed[t]`` (``transformed[t] = scale · B H[t-1]``, from the forward pass),
-    summed over rows for ``∂L/∂s``.
-    """
-    rows, steps, n = transformed.shape
-    shared = grad_tables.shape[0] == 1
-    for k in prange(chunks):
-        adjoint = np.empty(n, dtype=transformed.dtype)
-        total = np.empty(n, dtype=transformed.dtype)
-        grad_table = grad_tables[k - k if shared else k]  # (not "0 if …": numba would unify 0 and k to float)
-        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
-            total[:] = 0.0
-            adjoint[:] = grad_last[r]
-            _scatter(grad_table[index[r, steps - 1]], adjoint, shared)
-            for t in range(steps - 1, 0, -1):
+    ``scale`` must have the arrays' dtype (a float64 constant would promote every product)."""
+    rows, n = last.shape
+    zero = scale - scale
+    for r in prange(rows):
+        state = np.empty(n, dtype=last.dtype)
+        z = np.empty(n, dtype=last.dtype)
+        active = np.empty(n, dtype=last.dtype)
+        for t in range(steps):
+            _load_input(z, r, t, project, inputs, projection_t, bias, table, index)
+            if t == 0:
+                state[:] = z
+            else:
+                _fwht_row(state, block)
                 for i in range(n):
-                    a = adjoint[i]
-                    total[i] += a * transformed[r, t, i]
-                    adjoint[i] = signs[i] * a
-                _fwht_row(adjoint, block)
-                if has_grad_states:
+                    state[i] = signs[i] * (scale * state[i]) + z[i]
+            if output == OUT_STATES:
+                states[r, t, :] = state
+            elif output == OUT_HEAD:
+                for i in range(n):
+                    active[i] = max(state[i], zero)
+                out = logits[r, t]
+                for c in range(out.size):
+                    weights = head_weight[c]
+                    total = head_bias[c]
                     for i in range(n):
-                        adjoint[i] = grad_states[r, t - 1, i] + scale * adjoint[i]
+                        total += weights[i] * active[i]
+                    out[c] = total
+        last[r, :] = state
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def recurrence_backward(signs, project, inputs, projection_t, bias, table, index, steps, output, last,
+                        grad_last, grad_states, head_weight, grad_logits, chunks,
+                        grad_signs, grad_projection_t, grad_bias, grad_tables, grad_head_weight, grad_head_bias,
+                        block, scale):
+    """Adjoint pass. Rows are split into ``chunks`` contiguous chunks run in parallel; chunk ``k``
+    adds its gradients into its own slice ``[k]`` of every ``grad_*`` accumulator (zeroed by the
+    caller), so no two threads write the same memory:
+
+    - ``grad_signs`` (K, n): ``Σ λ[t] ⊙ scale · B h[t-1]`` over ``t ≥ 1``;
+    - with a projection: ``grad_projection_t`` (K, d, n) ``Σ x[t] λ[t]ᵀ`` and ``grad_bias`` (K, n) ``Σ λ[t]``;
+    - with a table: ``grad_tables`` (K, V, n) ``Σ λ[t]`` into row ``index[r, t]``; a single shared table
+      (shape (1, V, n)) when no row of the index repeats, then written, not added to (no zeroing);
+    - with ``OUT_HEAD``: ``grad_head_weight`` (K, C, n) and ``grad_head_bias`` (K, C).
+
+    The gradient reaching the states is ``grad_last`` (N, n) at ``T-1`` (``OUT_LAST``), ``grad_states``
+    (N, T, n) (``OUT_STATES``), or through the read-out from ``grad_logits`` (N, T, C) (``OUT_HEAD``).
+    ``scale`` must have the arrays' dtype.
+    """
+    rows, n = last.shape
+    shared = grad_tables.shape[0] == 1
+    zero = scale - scale
+    for k in prange(chunks):
+        state = np.empty(n, dtype=last.dtype)
+        adjoint = np.empty(n, dtype=last.dtype)
+        z = np.empty(n, dtype=last.dtype)
+        active = np.empty(n, dtype=last.dtype)
+        through_head = np.empty(n, dtype=last.dtype)
+        signs_total = grad_signs[k]
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            state[:] = last[r]
+            if output == OUT_LAST:
+                adjoint[:] = grad_last[r]
+            else:
+                adjoint[:] = zero
+            for t in range(steps - 1, -1, -1):
+                if t < steps - 1:  # step back from t+1: state ← h[t], adjoint ← Wᵀ λ[t+1]
+                    for i in range(n):
+                        rotated = signs[i] * (state[i] - z[i])  # = scale · B h[t]
+                        signs_total[i] += adjoint[i] * rotated
+                        state[i] = rotated
+                        adjoint[i] *= signs[i]
+                    _fwht_row(state, block)
+                    _fwht_row(adjoint, block)
+                    for i in range(n):
+                        state[i] *= scale
+                        adjoint[i] *= scale
+                if output == OUT_STATES:
+                    gradient = grad_states[r, t]
+                    for i in range(n):
+                        adjoint[i] += gradient[i]
+                elif output == OUT_HEAD:
+                    for i in range(n):
+                        active[i] = max(state[i], zero)
+                    through_head[:] = zero
+                    gradient = grad_logits[r, t]
+                    for c in range(gradient.size):
+                        g = gradient[c]
+                        grad_head_bias[k, c] += g
+                        weights, weights_total = head_weight[c], grad_head_weight[k, c]
+                        for i in range(n):
+                            weights_total[i] += g * active[i]
+                            through_head[i] += g * weights[i]
+                    for i in range(n):
+                        if state[i] > 0:
+                            adjoint[i] += through_head[i]
+                # λ[t] is complete: it is the gradient of z[t]
+                if project:
+                    bias_total = grad_bias[k]
+                    for i in range(n):
+                        bias_total[i] += adjoint[i]
+                    for j in range(inputs.shape[2]):
+                        x = inputs[r, t, j]
+                        if x != 0:
+                            column_total = grad_projection_t[k, j]
+                            for i in range(n):
+                                column_total[i] += x * adjoint[i]
                 else:
-                    for i in range(n):
-                        adjoint[i] = scale * adjoint[i]
-                _scatter(grad_table[index[r, t - 1]], adjoint, shared)
-            for i in range(n):
-                grad_signs_rows[r, i] = total[i]
+                    target = grad_tables[k - k if shared else k, index[r, t]]  # ("0 if …" would unify to float)
+                    if shared:
+                        target[:] = adjoint
+                    else:
+                        for i in range(n):
+                            target[i] += adjoint[i]
+                if t > 0:
+                    _load_input(z, r, t, project, inputs, projection_t, bias, table, index)
 
 
 def threads() -> int:
