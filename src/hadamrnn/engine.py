@@ -120,7 +120,7 @@ class _NativeRecurrence(torch.autograd.Function):
         dtype, output = signs.dtype, ctx.output
         project = inputs is not None
         rows, n = last.shape
-        chunks = min(rows, 2 * native.threads())
+        chunks = min(rows, native.threads())  # one partial gradient per thread: fewer tables to zero and sum
         grad = grad.contiguous()
         zeros = signs.new_zeros
         grad_signs = zeros(chunks, n)
