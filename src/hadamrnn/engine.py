@@ -196,6 +196,8 @@ class _TorchRecurrence(torch.autograd.Function):
 
 # Float inputs of at most this many features are projected inside the compiled kernel (n·d
 # multiply-adds per step and row, three times) rather than as a (B, T, n) tensor built beforehand.
+# Measured (n=128, T=1000, B=128, every-step read-out, dense random inputs, forward + backward):
+# d=16: 91 vs 122 ms; d=32: 119 vs 122 ms; d=64: 179 vs 131 ms. Zero features (one-hot) are skipped.
 PROJECT_IN_KERNEL_MAX_FEATURES = 32
 
 
