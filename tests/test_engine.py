@@ -96,6 +96,27 @@ def test_projected_outside_the_kernel_matches_the_loop(readout):
     _assert_close(grad_fast, grad_loop)
 
 
+@pytest.mark.parametrize("block, steps", [(None, 40), (4, 40), (8, 1)])
+def test_shared_padding_prefix_matches_the_loop(block, steps):
+    """Pre-padded rows share the states of their padding; every pad length, including whole rows of
+    padding, none at all, and padding ids inside a sequence (which are not part of any prefix)."""
+    kwargs = dict(readout="last", vocab_size=30, block_size=block, hidden_size=16)
+    fast, oracle = _model("fused", **kwargs), _model("loop", **kwargs)
+    oracle.load_state_dict(fast.state_dict())
+    with torch.no_grad():  # a padding embedding that is not zero: the prefix must use the real pad row
+        fast.embedding.weight[0] = oracle.embedding.weight[0] = 0.5
+    tokens = torch.randint(1, 30, (7, steps), generator=torch.Generator().manual_seed(1))
+    for row, pad in enumerate([0, 3, steps, steps - 1, 7, 1, 0]):
+        tokens[row, :min(pad, steps)] = 0
+    tokens[0, steps // 2] = 0
+    for inputs in (tokens, tokens[1:2], tokens[[2, 2]]):
+        out_fast, grads_fast = _outputs_and_grads(fast, inputs)
+        out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
+        _assert_close(out_fast, out_loop)
+        for name in grads_loop:
+            _assert_close(grads_fast[name], grads_loop[name])
+
+
 def test_states_of_every_step_match_the_loop():
     for engine_kwargs in (dict(input_size=3), dict(vocab_size=40)):
         fast, oracle = _model("fused", readout="all", **engine_kwargs), _model("loop", readout="all", **engine_kwargs)

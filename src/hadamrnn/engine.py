@@ -95,7 +95,7 @@ class _NativeRecurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, signs: Tensor, table: Tensor | None, U: Tensor | None, b: Tensor | None,  # type: ignore[override]
                 V: Tensor | None, c: Tensor | None, inputs: Tensor | None, index: Tensor | None, block: int,
-                output: int, unique_index: bool) -> Tensor:
+                output: int, unique_index: bool, prefix_length: Tensor, pad_row: int) -> Tensor:
         dtype = signs.dtype
         project = inputs is not None
         rows, steps = (inputs if project else index).shape[:2]
@@ -104,19 +104,21 @@ class _NativeRecurrence(torch.autograd.Function):
         last = signs.new_empty(rows, n)
         states = signs.new_empty(rows, steps, n) if output == native.OUT_STATES else None
         logits = signs.new_empty(rows, steps, V.shape[0]) if output == native.OUT_HEAD else None
+        prefix = signs.new_empty(int(prefix_length.max()) if rows else 0, n)
         native.recurrence_forward(
             signs.numpy(), project, *arrays, steps, output, last.numpy(),
             states.numpy() if states is not None else _dummy(dtype, 3),
             V.numpy() if V is not None else _dummy(dtype, 2), c.numpy() if c is not None else _dummy(dtype, 1),
-            logits.numpy() if logits is not None else _dummy(dtype, 3), block, _scale(block, dtype))
-        ctx.block, ctx.output, ctx.unique_index, ctx.steps = block, output, unique_index, steps
+            logits.numpy() if logits is not None else _dummy(dtype, 3), prefix_length.numpy(), pad_row,
+            prefix.numpy(), block, _scale(block, dtype))
+        ctx.block, ctx.output, ctx.unique_index, ctx.steps, ctx.pad_row = block, output, unique_index, steps, pad_row
         ctx.table_rows = None if project else table.shape[0]
-        ctx.save_for_backward(signs, last, inputs, U, b, table, index, V)
+        ctx.save_for_backward(signs, last, inputs, U, b, table, index, V, prefix_length, prefix)
         return {native.OUT_LAST: last, native.OUT_STATES: states, native.OUT_HEAD: logits}[output]
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        signs, last, inputs, U, b, table, index, V = ctx.saved_tensors
+        signs, last, inputs, U, b, table, index, V, prefix_length, prefix = ctx.saved_tensors
         dtype, output = signs.dtype, ctx.output
         project = inputs is not None
         rows, n = last.shape
@@ -139,14 +141,15 @@ class _NativeRecurrence(torch.autograd.Function):
             signs.numpy(), project, *_native_arrays(dtype, project, inputs, U, b, table, index), ctx.steps, output,
             last.numpy(), numpy(grad if output == native.OUT_LAST else None, 2),
             numpy(grad if output == native.OUT_STATES else None, 3), numpy(V, 2),
-            numpy(grad if output == native.OUT_HEAD else None, 3), chunks,
+            numpy(grad if output == native.OUT_HEAD else None, 3), prefix_length.numpy(), ctx.pad_row, prefix.numpy(),
+            chunks,
             grad_signs.numpy(), numpy(grad_projection_t, 3), numpy(grad_bias, 2), numpy(grad_tables, 3),
-            numpy(grad_V, 3), numpy(grad_c, 2), ctx.block, _scale(ctx.block, dtype))
+            ctx.unique_index, numpy(grad_V, 3), numpy(grad_c, 2), ctx.block, _scale(ctx.block, dtype))
         grad_table = None if project else grad_tables[0] if ctx.unique_index else grad_tables.sum(0)
         return (grad_signs.sum(0), grad_table,
                 grad_projection_t.sum(0).T if project else None, grad_bias.sum(0) if project else None,
                 grad_V.sum(0) if grad_V is not None else None, grad_c.sum(0) if grad_c is not None else None,
-                None, None, None, None, None)
+                None, None, None, None, None, None, None)
 
 
 def _native_arrays(dtype: torch.dtype, project: bool, inputs: Tensor | None, U: Tensor | None, b: Tensor | None,
@@ -203,10 +206,13 @@ PROJECT_IN_KERNEL_MAX_FEATURES = 32
 
 def _recurrence(recurrence: SignedHadamard, latent: Tensor, output: str, *, table: Tensor | None = None,
                 index: Tensor | None = None, unique_index: bool = False, inputs: Tensor | None = None,
-                U: Tensor | None = None, b: Tensor | None = None, head: Head | None = None) -> Tensor:
+                U: Tensor | None = None, b: Tensor | None = None, head: Head | None = None,
+                pad_row: int | None = None) -> Tensor:
     """The recurrence on inputs from ``table[index]`` or ``U inputs + b``; ``output``: "last" | "states".
 
-    With ``head`` and ``output="states"``, the read-out of every state instead of the states.
+    With ``head`` and ``output="states"``, the read-out of every state instead of the states. With
+    ``pad_row`` and ``output="last"``, leading steps whose input is ``table[pad_row]`` (pre-padding)
+    are computed once for all rows (``hadamrnn.native``).
     """
     dtype = (table if table is not None else U).dtype
     signs = recurrence.signs(latent).to(dtype)
@@ -217,8 +223,13 @@ def _recurrence(recurrence: SignedHadamard, latent: Tensor, output: str, *, tabl
             inputs = inputs.contiguous()
         else:
             table, index = table.contiguous(), index.contiguous()
+        rows = (inputs if inputs is not None else index).shape[0]
+        prefix_length = torch.zeros(rows, dtype=torch.int64)
+        if pad_row is not None and code == native.OUT_LAST:
+            # leading steps that read the pad row: positions before the first other input
+            prefix_length = (index != pad_row).cumsum(1).eq(0).sum(1)
         result = _NativeRecurrence.apply(signs, table, U, b, V, c, inputs, index, recurrence.block, code,
-                                         unique_index)
+                                         unique_index, prefix_length, -1 if pad_row is None else pad_row)
         return _read(result, head) if output == "last" else result
     if inputs is not None:
         z = F.linear(inputs, U, b)
@@ -246,7 +257,8 @@ def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor,
         # U e_t + b = (E[token] Uᵀ + b): project each distinct token of the batch once; the kernel gathers rows.
         tokens, where = torch.unique(inputs, return_inverse=True)
         table = F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)
-        return _recurrence(recurrence, latent, output, table=table, index=where, head=head)
+        pad_row = 0 if tokens[0] == 0 else None  # tokens are sorted: the padding id 0, if present, is row 0
+        return _recurrence(recurrence, latent, output, table=table, index=where, head=head, pad_row=pad_row)
     if inputs.shape[-1] <= PROJECT_IN_KERNEL_MAX_FEATURES and not inputs.requires_grad and inputs.dtype == U.dtype:
         return _recurrence(recurrence, latent, output, inputs=inputs, U=U, b=b, head=head)
     z = F.linear(inputs, U, b)

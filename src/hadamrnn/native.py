@@ -89,19 +89,36 @@ def _load_input(z, r, t, project, inputs, projection_t, bias, table, index):
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def recurrence_forward(signs, project, inputs, projection_t, bias, table, index, steps, output,
-                       last, states, head_weight, head_bias, logits, block, scale):
+                       last, states, head_weight, head_bias, logits, prefix_length, pad_row, prefix, block, scale):
     """Run the recurrence; fill ``last`` (N, n) always, and ``states`` (N, T, n) for ``OUT_STATES``
     or ``logits`` (N, T, C) = ``head_weight relu(h) + head_bias`` for ``OUT_HEAD``.
+
+    Shared prefix (``OUT_LAST`` with a table): row ``r``'s first ``prefix_length[r]`` inputs are all
+    ``table[pad_row]`` (pre-padded token sequences), so its states there are those of one common
+    trajectory, computed once into ``prefix`` (P, n), ``P = max(prefix_length)``; each row starts
+    from it. Pass zeros (and P = 0) otherwise.
 
     ``scale`` must have the arrays' dtype (a float64 constant would promote every product)."""
     rows, n = last.shape
     zero = scale - scale
+    work = np.empty(n, dtype=last.dtype)
+    for t in range(prefix.shape[0]):
+        if t == 0:
+            prefix[0] = table[pad_row]
+        else:
+            prefix[t] = prefix[t - 1]
+            _fwht_row(prefix[t], work, block)
+            for i in range(n):
+                prefix[t, i] = signs[i] * (scale * prefix[t, i]) + table[pad_row, i]
     for r in prange(rows):
         state = np.empty(n, dtype=last.dtype)
         work = np.empty(n, dtype=last.dtype)
         z = np.empty(n, dtype=last.dtype)
         active = np.empty(n, dtype=last.dtype)
-        for t in range(steps):
+        start = prefix_length[r]
+        if start > 0:
+            state[:] = prefix[start - 1]
+        for t in range(start, steps):
             _load_input(z, r, t, project, inputs, projection_t, bias, table, index)
             if t == 0:
                 state[:] = z
@@ -126,26 +143,31 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def recurrence_backward(signs, project, inputs, projection_t, bias, table, index, steps, output, last,
-                        grad_last, grad_states, head_weight, grad_logits, chunks,
-                        grad_signs, grad_projection_t, grad_bias, grad_tables, grad_head_weight, grad_head_bias,
-                        block, scale):
+                        grad_last, grad_states, head_weight, grad_logits, prefix_length, pad_row, prefix, chunks,
+                        grad_signs, grad_projection_t, grad_bias, grad_tables, shared, grad_head_weight,
+                        grad_head_bias, block, scale):
     """Adjoint pass. Rows are split into ``chunks`` contiguous chunks run in parallel; chunk ``k``
     adds its gradients into its own slice ``[k]`` of every ``grad_*`` accumulator (zeroed by the
     caller), so no two threads write the same memory:
 
     - ``grad_signs`` (K, n): ``Σ λ[t] ⊙ scale · B h[t-1]`` over ``t ≥ 1``;
     - with a projection: ``grad_projection_t`` (K, d, n) ``Σ x[t] λ[t]ᵀ`` and ``grad_bias`` (K, n) ``Σ λ[t]``;
-    - with a table: ``grad_tables`` (K, V, n) ``Σ λ[t]`` into row ``index[r, t]``; a single shared table
-      (shape (1, V, n)) when no row of the index repeats, then written, not added to (no zeroing);
+    - with a table: ``grad_tables`` (K, V, n) ``Σ λ[t]`` into row ``index[r, t]``; when no row of the
+      index repeats, ``shared`` is true and a single table (shape (1, V, n)) serves every chunk,
+      written, not added to (no zeroing);
     - with ``OUT_HEAD``: ``grad_head_weight`` (K, C, n) and ``grad_head_bias`` (K, C).
 
     The gradient reaching the states is ``grad_last`` (N, n) at ``T-1`` (``OUT_LAST``), ``grad_states``
     (N, T, n) (``OUT_STATES``), or through the read-out from ``grad_logits`` (N, T, C) (``OUT_HEAD``).
     ``scale`` must have the arrays' dtype.
+
+    Shared prefix (see :func:`recurrence_forward`): a row stops walking back where its prefix ends
+    and hands its adjoint there to one common adjoint pass over the prefix trajectory, which adds
+    the gradients of every row's prefix at once (the adjoint is linear, so the sum is exact).
     """
     rows, n = last.shape
-    shared = grad_tables.shape[0] == 1
     zero = scale - scale
+    handed = np.zeros((chunks, prefix.shape[0], n), dtype=last.dtype)  # adjoints handed to the prefix pass
     for k in prange(chunks):
         state = np.empty(n, dtype=last.dtype)
         adjoint = np.empty(n, dtype=last.dtype)
@@ -172,6 +194,10 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                     for i in range(n):
                         state[i] *= scale
                         adjoint[i] *= scale
+                if t < prefix_length[r]:  # inside the shared prefix: the common pass takes over
+                    for i in range(n):
+                        handed[k, t, i] += adjoint[i]
+                    break
                 if output == OUT_STATES:
                     gradient = grad_states[r, t]
                     for i in range(n):
@@ -211,6 +237,21 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                             target[i] += adjoint[i]
                 if t > 0:
                     _load_input(z, r, t, project, inputs, projection_t, bias, table, index)
+    adjoint = np.zeros(n, dtype=last.dtype)
+    work = np.empty(n, dtype=last.dtype)
+    for t in range(prefix.shape[0] - 1, -1, -1):
+        if t < prefix.shape[0] - 1:
+            for i in range(n):
+                grad_signs[0, i] += adjoint[i] * signs[i] * (prefix[t + 1, i] - table[pad_row, i])
+                adjoint[i] *= signs[i]
+            _fwht_row(adjoint, work, block)
+            for i in range(n):
+                adjoint[i] *= scale
+        for k in range(chunks):
+            for i in range(n):
+                adjoint[i] += handed[k, t, i]
+        for i in range(n):
+            grad_tables[0, pad_row, i] += adjoint[i]
 
 
 def threads() -> int:
