@@ -46,30 +46,37 @@ _FAST = {"reassoc", "contract"}
 
 
 @njit(inline="always", cache=True)
-def _fwht_row(x, work, block):
-    """Unnormalised ``I ⊗ H_block`` on the vector ``x``, in place (``work``: scratch of the same size).
+def _fwht_scaled(x, work, block, scale):
+    """``scale · (I ⊗ H_block) x``, computed between ``x`` and the scratch vector ``work``.
+
+    Returns ``(result, spare)``: the result lands in ``x`` or in ``work`` (by the parity of the
+    number of rounds), so callers rebind both names instead of copying it back.
 
     Pease's form: every round maps a block ``s`` to ``[s[0::2] + s[1::2], s[0::2] - s[1::2]]``, and
     ``log2(block)`` such rounds give ``H_block``. Every round is then the same unit-stride loop
     between two arrays, which LLVM vectorises (about twice as fast here as in-place butterflies,
-    whose first rounds pair neighbours inside one vector register).
+    whose first rounds pair neighbours inside one vector register). The scale is applied in the
+    last round.
     """
     n = x.shape[0]
     source, target = x, work
     half = 1
+    if block == 1:
+        for i in range(n):
+            x[i] *= scale
     while half < block:
+        factor = scale if 2 * half == block else scale / scale
         for start in range(0, n, block):
             pairs = source[start:start + block]
             sums, differences = target[start:start + block // 2], target[start + block // 2:start + block]
             for j in range(sums.size):
                 a = pairs[2 * j]
                 b = pairs[2 * j + 1]
-                sums[j] = a + b
-                differences[j] = a - b
+                sums[j] = (a + b) * factor
+                differences[j] = (a - b) * factor
         source, target = target, source
         half *= 2
-    if source is not x:  # an odd number of rounds ended in the scratch vector
-        x[:] = source
+    return source, target
 
 
 @njit(inline="always", cache=True)
@@ -101,15 +108,15 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
     ``scale`` must have the arrays' dtype (a float64 constant would promote every product)."""
     rows, n = last.shape
     zero = scale - scale
-    work = np.empty(n, dtype=last.dtype)
+    state, work = np.empty(n, dtype=last.dtype), np.empty(n, dtype=last.dtype)
     for t in range(prefix.shape[0]):
         if t == 0:
-            prefix[0] = table[pad_row]
+            state[:] = table[pad_row]
         else:
-            prefix[t] = prefix[t - 1]
-            _fwht_row(prefix[t], work, block)
+            state, work = _fwht_scaled(state, work, block, scale)
             for i in range(n):
-                prefix[t, i] = signs[i] * (scale * prefix[t, i]) + table[pad_row, i]
+                state[i] = signs[i] * state[i] + table[pad_row, i]
+        prefix[t] = state
     for r in prange(rows):
         state = np.empty(n, dtype=last.dtype)
         work = np.empty(n, dtype=last.dtype)
@@ -123,9 +130,9 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
             if t == 0:
                 state[:] = z
             else:
-                _fwht_row(state, work, block)
+                state, work = _fwht_scaled(state, work, block, scale)
                 for i in range(n):
-                    state[i] = signs[i] * (scale * state[i]) + z[i]
+                    state[i] = signs[i] * state[i] + z[i]
             if output == OUT_STATES:
                 states[r, t, :] = state
             elif output == OUT_HEAD:
@@ -189,11 +196,8 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                         signs_total[i] += adjoint[i] * rotated
                         state[i] = rotated
                         adjoint[i] *= signs[i]
-                    _fwht_row(state, work, block)
-                    _fwht_row(adjoint, work, block)
-                    for i in range(n):
-                        state[i] *= scale
-                        adjoint[i] *= scale
+                    state, work = _fwht_scaled(state, work, block, scale)
+                    adjoint, work = _fwht_scaled(adjoint, work, block, scale)
                 if t < prefix_length[r]:  # inside the shared prefix: the common pass takes over
                     for i in range(n):
                         handed[k, t, i] += adjoint[i]
@@ -244,9 +248,7 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
             for i in range(n):
                 grad_signs[0, i] += adjoint[i] * signs[i] * (prefix[t + 1, i] - table[pad_row, i])
                 adjoint[i] *= signs[i]
-            _fwht_row(adjoint, work, block)
-            for i in range(n):
-                adjoint[i] *= scale
+            adjoint, work = _fwht_scaled(adjoint, work, block, scale)
         for k in range(chunks):
             for i in range(n):
                 adjoint[i] += handed[k, t, i]
