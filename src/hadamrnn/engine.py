@@ -204,6 +204,11 @@ class _TorchRecurrence(torch.autograd.Function):
 PROJECT_IN_KERNEL_MAX_FEATURES = 32
 
 
+# Pre-padded token rows share the states of their padding (many-to-one, fused engine). False runs
+# every step of every row; only benchmarks/padding_prefix.py needs that, to measure the difference.
+SHARE_PADDING_PREFIX = True
+
+
 def _recurrence(recurrence: SignedHadamard, latent: Tensor, output: str, *, table: Tensor | None = None,
                 index: Tensor | None = None, unique_index: bool = False, inputs: Tensor | None = None,
                 U: Tensor | None = None, b: Tensor | None = None, head: Head | None = None,
@@ -257,7 +262,8 @@ def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor,
         # U e_t + b = (E[token] Uᵀ + b): project each distinct token of the batch once; the kernel gathers rows.
         tokens, where = torch.unique(inputs, return_inverse=True)
         table = F.linear(F.embedding(tokens, embedding, padding_idx=0), U, b)
-        pad_row = 0 if tokens[0] == 0 else None  # tokens are sorted: the padding id 0, if present, is row 0
+        # tokens are sorted: the padding id 0, if present, is row 0
+        pad_row = 0 if SHARE_PADDING_PREFIX and tokens[0] == 0 else None
         return _recurrence(recurrence, latent, output, table=table, index=where, head=head, pad_row=pad_row)
     if inputs.shape[-1] <= PROJECT_IN_KERNEL_MAX_FEATURES and not inputs.requires_grad and inputs.dtype == U.dtype:
         return _recurrence(recurrence, latent, output, inputs=inputs, U=U, b=b, head=head)
