@@ -3,18 +3,21 @@
 An engine takes the recurrent parametrization and latent, the raw inputs and the input projection,
 and returns the states the read-out needs: ``h_T`` of shape ``(B, n)`` (``readout="last"``) or every
 ``h_t`` stacked as ``(B, T, n)`` (``readout="all"``). The states are pre-activations: the
-non-linearity belongs to the read-out, not to the recurrence.
+non-linearity belongs to the read-out, not to the recurrence. Given the read-out ``head = (V, c)``
+it returns ``V relu(h) + c`` instead, which a fast engine computes without materialising the states.
 
 Engines (all exchangeable; each fast one is tested against ``loop``):
 
 - ``loop``: the plain step-by-step oracle: dense ``W``, inputs projected at each step, autograd
   through every step; exactly what the reference implementation does.
-- ``fused``: the recurrence over the whole sequence as one autograd node. ``W h`` is a fast
-  Walsh–Hadamard transform plus sign flips, run in compiled code on the CPU (``hadamrnn.native``;
-  elsewhere the same steps as torch operations); the backward pass runs the adjoint recurrence with
-  ``Wᵀ = (I ⊗ H_m) diag(s) / sqrt(m)`` instead of keeping a graph of ``T`` steps. Float inputs are
-  projected for all steps in one product; token inputs project only the distinct tokens of the
-  batch (``U e + b = (E Uᵀ + b)[token]``), and the compiled kernel gathers their rows.
+- ``fused``: the whole sequence as one autograd node. ``W h`` is a fast Walsh–Hadamard transform
+  plus sign flips, run in compiled code on the CPU (``hadamrnn.native``; elsewhere the same steps
+  as torch operations). On the CPU the node also holds the input projection (float inputs of few
+  features are projected inside the kernel; token inputs project only the distinct tokens of the
+  batch, ``U e + b = (E Uᵀ + b)[token]``, and the kernel gathers their rows) and, many-to-many,
+  the read-out. The backward pass runs the adjoint recurrence with ``Wᵀ = (I ⊗ H_m) diag(s) / sqrt(m)``
+  and walks the states back from the last one, so it keeps neither a graph of ``T`` steps nor the
+  states. Leading padding of token rows (many-to-one) is run once for all rows.
 - ``kernel``: many-to-one with float inputs: ``h_T = Σ_k W^k [U | b] [x_{T-1-k}; 1]``. The kernel
   ``W^k [U | b]`` (``T × n × (d+1)``) is the ``fused`` recurrence driven by an impulse, independent
   of the batch; one contraction with the inputs then gives ``h_T``.
