@@ -96,6 +96,25 @@ def test_projected_outside_the_kernel_matches_the_loop(readout):
     _assert_close(grad_fast, grad_loop)
 
 
+def test_relu_pattern_of_the_forward_pass_at_exact_zeros(monkeypatch):
+    """One-hot inputs, zero bias and quantized U with zeros make states exactly 0 at the first
+    step; walked back in the backward pass they come out as ±1e-17, and relu' there must still be
+    the forward's (0). Compared with the torch path, which keeps the forward states."""
+    import hadamrnn.engine as engine
+
+    model = _model("fused", readout="all", input_size=10, hidden_size=32, input_bits=2)
+    with torch.no_grad():
+        model.input.bias.zero_()
+    x = F.one_hot(torch.randint(0, 10, (6, 30), generator=torch.Generator().manual_seed(3)), 10).double()
+    assert (model.states(x)[:, 0] == 0).any()
+    out_native, grads_native = _outputs_and_grads(model, x)
+    monkeypatch.setattr(engine, "_native", lambda tensor: False)
+    out_torch, grads_torch = _outputs_and_grads(model, x)
+    _assert_close(out_native, out_torch)
+    for name in grads_torch:
+        _assert_close(grads_native[name], grads_torch[name])
+
+
 @pytest.mark.parametrize("block, steps", [(None, 40), (4, 40), (8, 1)])
 def test_shared_padding_prefix_matches_the_loop(block, steps):
     """Pre-padded rows share the states of their padding; every pad length, including whole rows of

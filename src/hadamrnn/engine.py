@@ -107,13 +107,15 @@ class _NativeRecurrence(torch.autograd.Function):
         last = signs.new_empty(rows, n)
         states = signs.new_empty(rows, steps, n) if output == native.OUT_STATES else None
         logits = signs.new_empty(rows, steps, V.shape[0]) if output == native.OUT_HEAD else None
+        positive = np.empty((rows, steps, (n + 7) // 8) if output == native.OUT_HEAD else (1, 1, 1), dtype=np.uint8)
         prefix = signs.new_empty(int(prefix_length.max()) if rows else 0, n)
         native.recurrence_forward(
             signs.numpy(), project, *arrays, steps, output, last.numpy(),
             states.numpy() if states is not None else _dummy(dtype, 3),
             V.numpy() if V is not None else _dummy(dtype, 2), c.numpy() if c is not None else _dummy(dtype, 1),
-            logits.numpy() if logits is not None else _dummy(dtype, 3), prefix_length.numpy(), pad_row,
+            logits.numpy() if logits is not None else _dummy(dtype, 3), positive, prefix_length.numpy(), pad_row,
             prefix.numpy(), block, _scale(block, dtype))
+        ctx.positive = positive  # relu pattern of every step, 1 bit per unit (not a tensor: no autograd use)
         ctx.block, ctx.output, ctx.unique_index, ctx.steps, ctx.pad_row = block, output, unique_index, steps, pad_row
         ctx.table_rows = None if project else table.shape[0]
         ctx.save_for_backward(signs, last, inputs, U, b, table, index, V, prefix_length, prefix)
@@ -144,8 +146,8 @@ class _NativeRecurrence(torch.autograd.Function):
             signs.numpy(), project, *_native_arrays(dtype, project, inputs, U, b, table, index), ctx.steps, output,
             last.numpy(), numpy(grad if output == native.OUT_LAST else None, 2),
             numpy(grad if output == native.OUT_STATES else None, 3), numpy(V, 2),
-            numpy(grad if output == native.OUT_HEAD else None, 3), prefix_length.numpy(), ctx.pad_row, prefix.numpy(),
-            chunks,
+            numpy(grad if output == native.OUT_HEAD else None, 3), ctx.positive, prefix_length.numpy(), ctx.pad_row,
+            prefix.numpy(), chunks,
             grad_signs.numpy(), numpy(grad_projection_t, 3), numpy(grad_bias, 2), numpy(grad_tables, 3),
             ctx.unique_index, numpy(grad_V, 3), numpy(grad_c, 2), ctx.block, _scale(ctx.block, dtype))
         grad_table = None if project else grad_tables[0] if ctx.unique_index else grad_tables.sum(0)

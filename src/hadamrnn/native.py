@@ -25,8 +25,11 @@ and the pass returns one of:
 The backward pass keeps no state from the forward pass but the last one: ``W`` is orthogonal and
 ``Wᵀ`` is as cheap as ``W``, so it walks back ``h[t-1] = scale · B (s ⊙ (h[t] - z[t]))`` beside the
 adjoint ``λ[t-1] = G[t-1] + scale · B (s ⊙ λ[t])`` (``G`` the gradient reaching the states). Memory is
-then ``O(N n)`` instead of ``O(N T n)``; the price is one more transform per step, and in float32 a
+then ``O(N n)`` floats instead of ``O(N T n)``; the price is one more transform per step, and a
 rounding gap between the walked-back and the forward states that grows like ``sqrt(T)`` (tested).
+That gap is harmless where the gradient is continuous in the states, but not at the read-out's
+kink: a state that was exactly 0 comes back as ±1e-17. So ``OUT_HEAD`` keeps the forward pass's
+relu pattern, one bit per state (1/32 of the states' size in float32).
 
 The functions take NumPy arrays (float32 or float64) and know nothing of autograd;
 ``hadamrnn.engine`` wraps them. Arrays a mode does not use are passed as 1-element dummies.
@@ -96,9 +99,12 @@ def _load_input(z, r, t, project, inputs, projection_t, bias, table, index):
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def recurrence_forward(signs, project, inputs, projection_t, bias, table, index, steps, output,
-                       last, states, head_weight, head_bias, logits, prefix_length, pad_row, prefix, block, scale):
+                       last, states, head_weight, head_bias, logits, positive, prefix_length, pad_row, prefix,
+                       block, scale):
     """Run the recurrence; fill ``last`` (N, n) always, and ``states`` (N, T, n) for ``OUT_STATES``
-    or ``logits`` (N, T, C) = ``head_weight relu(h) + head_bias`` for ``OUT_HEAD``.
+    or ``logits`` (N, T, C) = ``head_weight relu(h) + head_bias`` for ``OUT_HEAD``, with the relu's
+    pattern ``h > 0`` packed 8 units per byte into ``positive`` (N, T, ceil(n/8)) uint8: the
+    backward pass walks the states back only up to rounding, and ``relu'`` must be the forward's.
 
     Shared prefix (``OUT_LAST`` with a table): row ``r``'s first ``prefix_length[r]`` inputs are all
     ``table[pad_row]`` (pre-padded token sequences), so its states there are those of one common
@@ -136,8 +142,12 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
             if output == OUT_STATES:
                 states[r, t, :] = state
             elif output == OUT_HEAD:
+                bits = positive[r, t]
+                bits[:] = 0
                 for i in range(n):
                     active[i] = max(state[i], zero)
+                    if state[i] > 0:
+                        bits[i >> 3] |= 1 << (i & 7)
                 out = logits[r, t]
                 for c in range(out.size):
                     weights = head_weight[c]
@@ -150,7 +160,8 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
 def recurrence_backward(signs, project, inputs, projection_t, bias, table, index, steps, output, last,
-                        grad_last, grad_states, head_weight, grad_logits, prefix_length, pad_row, prefix, chunks,
+                        grad_last, grad_states, head_weight, grad_logits, positive, prefix_length, pad_row, prefix,
+                        chunks,
                         grad_signs, grad_projection_t, grad_bias, grad_tables, shared, grad_head_weight,
                         grad_head_bias, block, scale):
     """Adjoint pass. Rows are split into ``chunks`` contiguous chunks run in parallel; chunk ``k``
@@ -165,8 +176,8 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
     - with ``OUT_HEAD``: ``grad_head_weight`` (K, C, n) and ``grad_head_bias`` (K, C).
 
     The gradient reaching the states is ``grad_last`` (N, n) at ``T-1`` (``OUT_LAST``), ``grad_states``
-    (N, T, n) (``OUT_STATES``), or through the read-out from ``grad_logits`` (N, T, C) (``OUT_HEAD``).
-    ``scale`` must have the arrays' dtype.
+    (N, T, n) (``OUT_STATES``), or through the read-out from ``grad_logits`` (N, T, C) (``OUT_HEAD``,
+    with the forward pass's ``positive``). ``scale`` must have the arrays' dtype.
 
     Shared prefix (see :func:`recurrence_forward`): a row stops walking back where its prefix ends
     and hands its adjoint there to one common adjoint pass over the prefix trajectory, which adds
@@ -207,8 +218,9 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                     for i in range(n):
                         adjoint[i] += gradient[i]
                 elif output == OUT_HEAD:
+                    bits = positive[r, t]
                     for i in range(n):
-                        active[i] = max(state[i], zero)
+                        active[i] = state[i] if bits[i >> 3] & (1 << (i & 7)) else zero
                     through_head[:] = zero
                     gradient = grad_logits[r, t]
                     for c in range(gradient.size):
@@ -219,7 +231,7 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                             weights_total[i] += g * active[i]
                             through_head[i] += g * weights[i]
                     for i in range(n):
-                        if state[i] > 0:
+                        if bits[i >> 3] & (1 << (i & 7)):
                             adjoint[i] += through_head[i]
                 # λ[t] is complete: it is the gradient of z[t]
                 if project:
