@@ -107,7 +107,7 @@ class _NativeRecurrence(torch.autograd.Function):
         last = signs.new_empty(rows, n)
         states = signs.new_empty(rows, steps, n) if output == native.OUT_STATES else None
         logits = signs.new_empty(rows, steps, V.shape[0]) if output == native.OUT_HEAD else None
-        positive = np.empty((rows, steps, (n + 7) // 8) if output == native.OUT_HEAD else (1, 1, 1), dtype=np.uint8)
+        positive = np.empty((rows, steps, n) if output == native.OUT_HEAD else (1, 1, 1), dtype=np.uint8)
         prefix = signs.new_empty(int(prefix_length.max()) if rows else 0, n)
         native.recurrence_forward(
             signs.numpy(), project, *arrays, steps, output, last.numpy(),
@@ -115,7 +115,7 @@ class _NativeRecurrence(torch.autograd.Function):
             V.numpy() if V is not None else _dummy(dtype, 2), c.numpy() if c is not None else _dummy(dtype, 1),
             logits.numpy() if logits is not None else _dummy(dtype, 3), positive, prefix_length.numpy(), pad_row,
             prefix.numpy(), block, _scale(block, dtype))
-        ctx.positive = positive  # relu pattern of every step, 1 bit per unit (not a tensor: no autograd use)
+        ctx.positive = positive  # relu pattern of every state (not a tensor: autograd has no use for it)
         ctx.block, ctx.output, ctx.unique_index, ctx.steps, ctx.pad_row = block, output, unique_index, steps, pad_row
         ctx.table_rows = None if project else table.shape[0]
         ctx.save_for_backward(signs, last, inputs, U, b, table, index, V, prefix_length, prefix)

@@ -29,7 +29,7 @@ then ``O(N n)`` floats instead of ``O(N T n)``; the price is one more transform 
 rounding gap between the walked-back and the forward states that grows like ``sqrt(T)`` (tested).
 That gap is harmless where the gradient is continuous in the states, but not at the read-out's
 kink: a state that was exactly 0 comes back as ±1e-17. So ``OUT_HEAD`` keeps the forward pass's
-relu pattern, one bit per state (1/32 of the states' size in float32).
+relu pattern, one byte per state (a quarter of the states' size in float32).
 
 The functions take NumPy arrays (float32 or float64) and know nothing of autograd;
 ``hadamrnn.engine`` wraps them. Arrays a mode does not use are passed as 1-element dummies.
@@ -103,8 +103,9 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
                        block, scale):
     """Run the recurrence; fill ``last`` (N, n) always, and ``states`` (N, T, n) for ``OUT_STATES``
     or ``logits`` (N, T, C) = ``head_weight relu(h) + head_bias`` for ``OUT_HEAD``, with the relu's
-    pattern ``h > 0`` packed 8 units per byte into ``positive`` (N, T, ceil(n/8)) uint8: the
-    backward pass walks the states back only up to rounding, and ``relu'`` must be the forward's.
+    pattern ``h > 0`` in ``positive`` (N, T, n) uint8: the backward pass walks the states back only
+    up to rounding, and ``relu'`` must be the forward's. (One byte per state, not one bit: packing
+    bits made the loops scalar and the copy-task step 2.5× slower, measured.)
 
     Shared prefix (``OUT_LAST`` with a table): row ``r``'s first ``prefix_length[r]`` inputs are all
     ``table[pad_row]`` (pre-padded token sequences), so its states there are those of one common
@@ -142,12 +143,10 @@ def recurrence_forward(signs, project, inputs, projection_t, bias, table, index,
             if output == OUT_STATES:
                 states[r, t, :] = state
             elif output == OUT_HEAD:
-                bits = positive[r, t]
-                bits[:] = 0
+                pattern = positive[r, t]
                 for i in range(n):
                     active[i] = max(state[i], zero)
-                    if state[i] > 0:
-                        bits[i >> 3] |= 1 << (i & 7)
+                    pattern[i] = state[i] > 0
                 out = logits[r, t]
                 for c in range(out.size):
                     weights = head_weight[c]
@@ -193,6 +192,7 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
         z = np.empty(n, dtype=last.dtype)
         active = np.empty(n, dtype=last.dtype)
         through_head = np.empty(n, dtype=last.dtype)
+        gate = np.empty(n, dtype=last.dtype)  # relu' of the forward pass, 0 or 1
         signs_total = grad_signs[k]
         for r in range(k * rows // chunks, (k + 1) * rows // chunks):
             state[:] = last[r]
@@ -218,9 +218,10 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                     for i in range(n):
                         adjoint[i] += gradient[i]
                 elif output == OUT_HEAD:
-                    bits = positive[r, t]
+                    pattern = positive[r, t]
                     for i in range(n):
-                        active[i] = state[i] if bits[i >> 3] & (1 << (i & 7)) else zero
+                        gate[i] = pattern[i]
+                        active[i] = state[i] * gate[i]
                     through_head[:] = zero
                     gradient = grad_logits[r, t]
                     for c in range(gradient.size):
@@ -231,8 +232,7 @@ def recurrence_backward(signs, project, inputs, projection_t, bias, table, index
                             weights_total[i] += g * active[i]
                             through_head[i] += g * weights[i]
                     for i in range(n):
-                        if bits[i >> 3] & (1 << (i & 7)):
-                            adjoint[i] += through_head[i]
+                        adjoint[i] += through_head[i] * gate[i]
                 # λ[t] is complete: it is the gradient of z[t]
                 if project:
                     bias_total = grad_bias[k]
