@@ -242,9 +242,14 @@ def _recurrence(recurrence: SignedHadamard, latent: Tensor, output: str, *, tabl
                                          unique_index, prefix_length, -1 if pad_row is None else pad_row)
         return _read(result, head) if output == "last" else result
     if inputs is not None:
-        z = F.linear(inputs, U, b)
-        table, index = z.reshape(-1, z.shape[-1]), torch.arange(z.shape[0] * z.shape[1], device=z.device).reshape(z.shape[:2])
+        table, index = _as_table(F.linear(inputs, U, b))
     return _read(_TorchRecurrence.apply(signs, table, index, recurrence.block, output == "last"), head)
+
+
+def _as_table(z: Tensor) -> tuple[Tensor, Tensor]:
+    """Dense inputs ``(N, T, n)`` as a table of ``N·T`` rows and the ``(N, T)`` index reading each row once."""
+    rows, steps, n = z.shape
+    return z.reshape(rows * steps, n), torch.arange(rows * steps, device=z.device).reshape(rows, steps)
 
 
 def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Tensor, last_only: bool = False) -> Tensor:
@@ -253,10 +258,9 @@ def signed_hadamard_recurrence(recurrence: SignedHadamard, latent: Tensor, z: Te
     Returns all of them, ``(N, T, n)``, or ``H[:, -1]`` of shape ``(N, n)`` when ``last_only``.
     Differentiable in ``z`` and (straight through the sign) in ``latent``.
     """
-    rows, steps, n = z.shape
-    index = torch.arange(rows * steps, device=z.device).reshape(rows, steps)
-    return _recurrence(recurrence, latent, "last" if last_only else "states", table=z.reshape(rows * steps, n),
-                       index=index, unique_index=True)
+    table, index = _as_table(z)
+    return _recurrence(recurrence, latent, "last" if last_only else "states", table=table, index=index,
+                       unique_index=True)
 
 
 def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
@@ -272,11 +276,8 @@ def fused(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor,
         return _recurrence(recurrence, latent, output, table=table, index=where, head=head, pad_row=pad_row)
     if inputs.shape[-1] <= PROJECT_IN_KERNEL_MAX_FEATURES and not inputs.requires_grad and inputs.dtype == U.dtype:
         return _recurrence(recurrence, latent, output, inputs=inputs, U=U, b=b, head=head)
-    z = F.linear(inputs, U, b)
-    rows, steps, n = z.shape
-    index = torch.arange(rows * steps, device=z.device).reshape(rows, steps)
-    return _recurrence(recurrence, latent, output, table=z.reshape(rows * steps, n), index=index, unique_index=True,
-                       head=head)
+    table, index = _as_table(F.linear(inputs, U, b))
+    return _recurrence(recurrence, latent, output, table=table, index=index, unique_index=True, head=head)
 
 
 def kernel(recurrence: SignedHadamard, latent: Tensor, inputs: Tensor, U: Tensor, b: Tensor,
