@@ -40,6 +40,23 @@ def _assert_close(got, expected, rtol=1e-9):
     assert (got - expected).abs().max() / scale <= rtol, float((got - expected).abs().max() / scale)
 
 
+def _fast_and_loop(engine, **kwargs):
+    """Two models with the same weights: one on ``engine``, one on the loop."""
+    fast, oracle = _model(engine, **kwargs), _model("loop", **kwargs)
+    oracle.load_state_dict(fast.state_dict())
+    return fast, oracle
+
+
+def _assert_matches_loop(fast, oracle, inputs):
+    """Outputs and the gradient of every parameter agree to 1e-9 relative."""
+    out_fast, grads_fast = _outputs_and_grads(fast, inputs)
+    out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
+    _assert_close(out_fast, out_loop)
+    assert set(grads_fast) == set(grads_loop)
+    for name in grads_loop:
+        _assert_close(grads_fast[name], grads_loop[name])
+
+
 CASES = [
     # engine, readout, block, vocab, batch, steps, hidden
     ("fused", "last", None, None, 5, 1, 32),
@@ -62,15 +79,9 @@ CASES = [
 @pytest.mark.parametrize("engine, readout, block, vocab, batch, steps, hidden", CASES)
 def test_engine_matches_loop_forward_and_every_gradient_float64(engine, readout, block, vocab, batch, steps, hidden):
     kwargs = dict(readout=readout, block_size=block, vocab_size=vocab, hidden_size=hidden)
-    fast, oracle = _model(engine, **kwargs), _model("loop", **kwargs)
-    oracle.load_state_dict(fast.state_dict())
+    fast, oracle = _fast_and_loop(engine, **kwargs)
     inputs = _inputs(fast.config, batch, steps, torch.Generator().manual_seed(11))
-    out_fast, grads_fast = _outputs_and_grads(fast, inputs)
-    out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
-    _assert_close(out_fast, out_loop)
-    assert set(grads_fast) == set(grads_loop)
-    for name in grads_loop:
-        _assert_close(grads_fast[name], grads_loop[name])
+    _assert_matches_loop(fast, oracle, inputs)
 
 
 @pytest.mark.parametrize("readout", ["last", "all"])
@@ -79,17 +90,11 @@ def test_projected_outside_the_kernel_matches_the_loop(readout):
     from hadamrnn.engine import PROJECT_IN_KERNEL_MAX_FEATURES
 
     kwargs = dict(readout=readout, input_size=PROJECT_IN_KERNEL_MAX_FEATURES + 1, block_size=8)
-    fast, oracle = _model("fused", **kwargs), _model("loop", **kwargs)
-    oracle.load_state_dict(fast.state_dict())
+    fast, oracle = _fast_and_loop("fused", **kwargs)
     inputs = _inputs(fast.config, 4, 30, torch.Generator().manual_seed(4))
-    out_fast, grads_fast = _outputs_and_grads(fast, inputs)
-    out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
-    _assert_close(out_fast, out_loop)
-    for name in grads_loop:
-        _assert_close(grads_fast[name], grads_loop[name])
+    _assert_matches_loop(fast, oracle, inputs)
     small = dict(readout=readout, input_size=3)
-    fast, oracle = _model("fused", **small), _model("loop", **small)
-    oracle.load_state_dict(fast.state_dict())
+    fast, oracle = _fast_and_loop("fused", **small)
     x = _inputs(fast.config, 3, 25, torch.Generator().manual_seed(6)).requires_grad_()
     (grad_fast,) = torch.autograd.grad(fast(x).square().sum(), x)
     (grad_loop,) = torch.autograd.grad(oracle(x).square().sum(), x)
@@ -120,8 +125,7 @@ def test_shared_padding_prefix_matches_the_loop(block, steps):
     """Pre-padded rows share the states of their padding; every pad length, including whole rows of
     padding, none at all, and padding ids inside a sequence (which are not part of any prefix)."""
     kwargs = dict(readout="last", vocab_size=30, block_size=block, hidden_size=16)
-    fast, oracle = _model("fused", **kwargs), _model("loop", **kwargs)
-    oracle.load_state_dict(fast.state_dict())
+    fast, oracle = _fast_and_loop("fused", **kwargs)
     with torch.no_grad():  # a padding embedding that is not zero: the prefix must use the real pad row
         fast.embedding.weight[0] = oracle.embedding.weight[0] = 0.5
     tokens = torch.randint(1, 30, (7, steps), generator=torch.Generator().manual_seed(1))
@@ -129,17 +133,12 @@ def test_shared_padding_prefix_matches_the_loop(block, steps):
         tokens[row, :min(pad, steps)] = 0
     tokens[0, steps // 2] = 0
     for inputs in (tokens, tokens[1:2], tokens[[2, 2]]):
-        out_fast, grads_fast = _outputs_and_grads(fast, inputs)
-        out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
-        _assert_close(out_fast, out_loop)
-        for name in grads_loop:
-            _assert_close(grads_fast[name], grads_loop[name])
+        _assert_matches_loop(fast, oracle, inputs)
 
 
 def test_states_of_every_step_match_the_loop():
     for engine_kwargs in (dict(input_size=3), dict(vocab_size=40)):
-        fast, oracle = _model("fused", readout="all", **engine_kwargs), _model("loop", readout="all", **engine_kwargs)
-        oracle.load_state_dict(fast.state_dict())
+        fast, oracle = _fast_and_loop("fused", readout="all", **engine_kwargs)
         inputs = _inputs(fast.config, 3, 50, torch.Generator().manual_seed(8))
         _assert_close(fast.states(inputs), oracle.states(inputs))
         (grad_fast,) = torch.autograd.grad(fast.states(inputs).sin().sum(), fast.latent)
@@ -255,11 +254,6 @@ def test_torch_fallback_path_matches_the_loop(monkeypatch, readout, vocab):
 
     monkeypatch.setattr(engine, "_native", lambda tensor: False)
     kwargs = dict(readout=readout, block_size=8, vocab_size=vocab, hidden_size=32)
-    fast, oracle = _model("fused", **kwargs), _model("loop", **kwargs)
-    oracle.load_state_dict(fast.state_dict())
+    fast, oracle = _fast_and_loop("fused", **kwargs)
     inputs = _inputs(fast.config, 4, 50, torch.Generator().manual_seed(2))
-    out_fast, grads_fast = _outputs_and_grads(fast, inputs)
-    out_loop, grads_loop = _outputs_and_grads(oracle, inputs)
-    _assert_close(out_fast, out_loop)
-    for name in grads_loop:
-        _assert_close(grads_fast[name], grads_loop[name])
+    _assert_matches_loop(fast, oracle, inputs)
