@@ -9,22 +9,43 @@ from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import fit, load_config
+    from .train import checkpoint_path, fit, load_config
 
-    config = None if args.resume else load_config(args.config, args.set)
     if args.resume and args.set:
         raise ValueError("--set cannot change a resumed run; it continues with the config saved in its run dir")
+    config = None if args.resume else load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    resume = f"hadamrnn train --resume --out {out}"
     try:
         result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the last checkpoint in {out} is intact: hadamrnn train --resume --out {out}",
-              file=sys.stderr)
+        if checkpoint_path(out).is_file():
+            print(f"\ninterrupted; the last checkpoint in {out} is intact (steps since it are lost): {resume}",
+                  file=sys.stderr)
+        else:
+            print(f"\ninterrupted before the first checkpoint: nothing was saved", file=sys.stderr)
         return 130
-    r = result.results
-    print(f"test {r['metric_name']} (best-validation checkpoint): {r['test_metric']:.4f}; "
-          f"last checkpoint: {r['last_test_metric']:.4f}; {r['seconds']:.0f} s; results in {out / 'results.json'}")
+    if not result.completed:
+        print(f"\n{result.stopped} after {result.epoch} epoch(s) and {result.batch}/{result.batches} steps of the "
+              f"next; checkpoint written. Continue with: {resume}", file=sys.stderr)
+        return 130
+    print(_verdict(result.results, out))
     return 0
+
+
+def _verdict(r: dict, out: Path) -> str:
+    """The last line of a run: its test metric and how it compares with the no-learning baseline."""
+    line = (f"test {r['metric_name']} (best-validation checkpoint): {r['test_metric']:.4f}; last checkpoint: "
+            f"{r['last_test_metric']:.4f}; {r['seconds']:.0f} s; results in {out / 'results.json'}")
+    base = r.get("baseline_metric")
+    if base is None:
+        return line
+    lower = r["metric_name"] == "cross_entropy"
+    beats = r["test_metric"] < base if lower else r["test_metric"] > base + 0.01
+    verdict = (f"{'below' if lower else 'above'} the baseline {base:.4f} ({r['baseline']})" if beats else
+               f"NOT {'below' if lower else 'above'} the baseline {base:.4f} ({r['baseline']}): the model has not "
+               f"learned the task yet; train longer (optim.epochs, optim.max_steps_per_epoch) or see docs/results.md")
+    return f"{line}\n{verdict}"
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -45,7 +66,7 @@ def _size(args: argparse.Namespace) -> int:
     from .train import build_model, load_config, load_trained
 
     source = Path(args.source)
-    if source.suffix in (".yaml", ".yml"):
+    if not (source.is_dir() or source.suffix in (".pt", ".safetensors")):  # a config file or a shipped name
         from .train import load_task_info
 
         config = load_config(source, args.set)
@@ -163,6 +184,22 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configs(args: argparse.Namespace) -> int:
+    from .train.config import config_text, shipped_configs
+
+    if args.words:
+        if len(args.words) != 2 or args.words[0] != "show":
+            raise ValueError(f"expected 'hadamrnn configs' or 'hadamrnn configs show NAME', got {' '.join(args.words)!r}")
+        sys.stdout.write(config_text(args.words[1])[0])
+        return 0
+    described = shipped_configs()
+    width = max(map(len, described))
+    for name, line in described.items():
+        print(f"{name:<{width}}  {line}")
+    print(f"\ntrain one: hadamrnn train NAME; start your own: hadamrnn configs show NAME > mine.yaml")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import BENCH_CONFIGS, main as bench_main
 
@@ -172,12 +209,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="hadamrnn", description="Binary / sparse-ternary orthogonal RNNs.")
+    parser.add_argument("--version", action="version", version=f"hadamrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     data_help = "data directory (default: $HADAMRNN_DATA, else ./data)"
 
     train = commands.add_parser("train", help="train a model from a YAML config")
-    train.add_argument("config", nargs="?", help="YAML config (see configs/); not needed with --resume")
+    train.add_argument("config", nargs="?",
+                       help="a YAML file, or the name of a shipped config (hadamrnn configs); not needed with --resume")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     train.add_argument("--data-dir", help=data_help)
     train.add_argument("--out", help="run directory (default: runs/<config name>)")
@@ -186,14 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     ev = commands.add_parser("eval", help="evaluate a run directory or checkpoint")
-    ev.add_argument("checkpoint", help="run directory (uses its best checkpoint) or a .pt checkpoint")
+    ev.add_argument("checkpoint", help="run directory (uses its best checkpoint) or a .safetensors checkpoint")
     ev.add_argument("--split", choices=["train", "val", "test"], default="test")
     ev.add_argument("--data-dir", help=data_help)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_eval)
 
     size = commands.add_parser("size", help="bits per tensor of a config's model or a checkpoint")
-    size.add_argument("source", help="YAML config or checkpoint / run directory")
+    size.add_argument("source", help="YAML config, shipped config name, or checkpoint / run directory")
     size.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     size.add_argument("--data-dir", help=data_help)
     size.add_argument("--json", action="store_true")
@@ -208,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=_data)
 
     export = commands.add_parser("export", help="write a trained model to a .hrnn file, or to integer C code")
-    export.add_argument("source", help="run directory (best checkpoint) or .pt checkpoint")
+    export.add_argument("source", help="run directory (best checkpoint) or a .safetensors checkpoint")
     export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
     export.add_argument("--target", choices=["file", "c"], default="file")
     export.add_argument("--bits", type=int, default=16, help="C target: bits of inputs and hidden states")
@@ -222,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
     predict.add_argument("--runtime", choices=["torch", "numpy", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
+
+    configs = commands.add_parser("configs", help="list the shipped configs, or print one: configs show NAME")
+    configs.add_argument("words", nargs="*", metavar="show NAME", help="print config NAME (YAML, to start your own)")
+    configs.set_defaults(run=_configs)
 
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
     bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "all"], default="all")

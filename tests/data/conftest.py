@@ -5,8 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
@@ -23,10 +21,3 @@ def mnist_dir(tmp_path):
     write_idx(tmp_path / "mnist/t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (12, 28, 28)))
     write_idx(tmp_path / "mnist/t10k-labels-idx1-ubyte.gz", np.arange(12) % 10)
     return tmp_path
-
-
-@pytest.fixture
-def shared_data():
-    if not (SHARED / "mnist").is_dir():
-        pytest.skip("real data not present at ../shared/data")
-    return SHARED

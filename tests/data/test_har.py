@@ -42,7 +42,8 @@ def test_missing_zip(tmp_path):
         load_data("har6", tmp_path)
 
 
-def test_real_har_counts_are_close_to_uci_har(shared_data):
-    har = load_data("har6", shared_data)
+def test_real_har_counts_are_close_to_uci_har(real_data):
+    root = real_data("hapt")
+    har = load_data("har6", root)
     train, test = len(har.train) + len(har.val), len(har.test)
     assert abs(train - 7352) / 7352 < 0.03 and abs(test - 2947) / 2947 < 0.03  # measured: 7415 and 2996

@@ -58,10 +58,11 @@ def test_download_fails_with_a_clear_message_without_network(tmp_path, monkeypat
     assert not any(tmp_path.rglob("*.part"))
 
 
-def test_real_mnist_counts(shared_data):
-    splits = load_data("pmnist", shared_data)
+def test_real_mnist_counts(real_data):
+    root = real_data("mnist")
+    splits = load_data("pmnist", root)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (50_000, 10_000, 10_000)
     assert splits.test.y[0].item() == 7
-    plain = load_data("smnist", shared_data)
+    plain = load_data("smnist", root)
     pixels = torch.cat([plain.train.x, plain.val.x])
     assert abs(float(pixels.mean()) * 255 - 33.318) < 0.01

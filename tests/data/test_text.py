@@ -107,11 +107,12 @@ def test_glue_missing_files_name_the_vocabulary(tmp_path):
         load_data("sst2", tmp_path)
 
 
-def test_real_text_counts(shared_data):
-    sst2 = load_data("sst2", shared_data)
+def test_real_text_counts(real_data):
+    root = real_data("glue", "bert-base-uncased", "imdb")
+    sst2 = load_data("sst2", root)
     assert (len(sst2.train), len(sst2.val)) == (67349, 872)
     assert int(sst2.train.y.sum()) == 37569 and int(sst2.val.y.sum()) == 444
-    imdb = load_data("imdb", shared_data)
+    imdb = load_data("imdb", root)
     assert (len(imdb.train), len(imdb.val), len(imdb.test)) == (25000, 12500, 12500)
     assert int(imdb.train.y.sum()) == 12500 and int(imdb.val.y.sum() + imdb.test.y.sum()) == 12500
     assert int(imdb.train.x.max()) == 9999 and bool((imdb.train.x[:, -1] != 0).all())

@@ -19,7 +19,7 @@ def test_run_directory_contents(tmp_path):
     result = fit(_config(), tmp_path / "run", progress=False)
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "curves.png", "results.json",
-                 "checkpoints/last.pt", "checkpoints/best.pt"):
+                 "checkpoints/last.safetensors", "checkpoints/best.safetensors"):
         assert (run / name).is_file(), name
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
@@ -37,8 +37,8 @@ def test_interrupted_and_resumed_run_equals_a_straight_run(tmp_path, stop_after)
     assert not stopped.completed
     resumed = fit(None, tmp_path / "resumed", resume=True, progress=False)
     assert resumed.completed
-    a, _, _ = load_trained(tmp_path / "straight" / "checkpoints" / "last.pt")
-    b, _, _ = load_trained(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    a, _, _ = load_trained(tmp_path / "straight" / "checkpoints" / "last.safetensors")
+    b, _, _ = load_trained(tmp_path / "resumed" / "checkpoints" / "last.safetensors")
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(p, q), name
     strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
@@ -99,7 +99,7 @@ def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
     process = subprocess.Popen(command[:4] + [str(config)] + command[4:], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not (run / "checkpoints" / "last.pt").exists() and time.time() < deadline and process.poll() is None:
+    while not (run / "checkpoints" / "last.safetensors").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     time.sleep(0.3)  # early in the 400 steps: checkpoints are being rewritten after every step
     process.kill()
@@ -107,15 +107,15 @@ def test_sigkill_mid_training_leaves_a_resumable_checkpoint(tmp_path):
     assert not (run / "results.json").exists(), "the run finished before it could be killed; make it longer"
     resumed = fit(None, run, resume=True, progress=False)
     straight = fit(load_config(None, overrides[:-1]), tmp_path / "straight", progress=False)
-    a = load_trained(run / "checkpoints" / "last.pt")[0].state_dict()
-    b = load_trained(tmp_path / "straight" / "checkpoints" / "last.pt")[0].state_dict()
+    a = load_trained(run / "checkpoints" / "last.safetensors")[0].state_dict()
+    b = load_trained(tmp_path / "straight" / "checkpoints" / "last.safetensors")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.results["test_metric"] == straight.results["test_metric"]
 
 
 def test_latent_learning_rate_zero_freezes_w(tmp_path):
     fit(_config("optim.latent_lr=0", "optim.epochs=1"), tmp_path / "run", progress=False)
-    model = load_trained(tmp_path / "run" / "checkpoints" / "last.pt")[0]
+    model = load_trained(tmp_path / "run" / "checkpoints" / "last.safetensors")[0]
     torch.manual_seed(4)  # the same seed builds the same initial latent
     from hadamrnn.train import build_model
     from hadamrnn.data import load_data

@@ -18,7 +18,7 @@ from .copy import CopyTask, copy_baseline, copy_info, load_copy
 from .files import DataError, data_dir, download as download_files
 from .npz import load_npz
 
-__all__ = ["DATASETS", "load_data", "task_info", "summarize", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
+__all__ = ["DATASETS", "load_data", "task_info", "summarize", "baseline", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
            "ArrayDataset", "DataError", "data_dir"]
 
 DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
@@ -94,3 +94,20 @@ def summarize(splits: Splits, max_classes: int = 20) -> dict:
             "class_counts": {str(k): counts[k] for k in sorted(counts)[:max_classes]},
         }
     return summary
+
+
+def baseline(splits: Splits) -> dict:
+    """What a model that learned nothing from its inputs scores on the test split.
+
+    Copy task: the memoryless cross-entropy ``10 ln 8 / T`` per step. Classification: the accuracy
+    of always predicting the test split's most frequent class. Returns ``baseline_metric`` and a
+    short ``baseline`` description.
+    """
+    test = splits.test
+    if isinstance(test, CopyTask):
+        return {"baseline_metric": copy_baseline(test.length), "baseline": "memoryless cross-entropy 10 ln 8 / T"}
+    labels = test.y if isinstance(test, ArrayDataset) else test.batch(torch.arange(min(len(test), 1000)))[1]
+    counts = Counter(labels.flatten().tolist())
+    top, size = max(counts.values()), sum(counts.values())
+    value = top / size if splits.info.metric == "accuracy" else None
+    return {"baseline_metric": value, "baseline": "accuracy of always predicting the most frequent class"}

@@ -40,7 +40,8 @@ def _describe(files: list[DataFile], root: Path) -> str:
     for f in files:
         where = f"from {f.url}" if f.url else "(no public download; see the data set's documentation)"
         digest = f"sha256 {f.sha256}" if f.sha256 else "no published checksum"
-        lines.append(f"  {root / f.path}  ({digest}) {where}")
+        state = "present" if (root / f.path).is_file() else "MISSING"
+        lines.append(f"  [{state}] {root / f.path}  ({digest}) {where}")
     return "\n".join(lines)
 
 
@@ -49,7 +50,7 @@ def require(name: str, files: list[DataFile], root: Path) -> list[Path]:
     missing = [f for f in files if not (root / f.path).is_file()]
     if missing:
         raise DataError(
-            f"{name}: missing {len(missing)} file(s) in data directory {root.resolve()}.\n"
+            f"{name}: missing {len(missing)} of {len(files)} file(s) in data directory {root.resolve()}.\n"
             f"Expected (as distributed by the publisher):\n{_describe(files, root)}\n"
             f"Point --data-dir (or HADAMRNN_DATA) at the folder holding them, or pass --download.")
     return [root / f.path for f in files]

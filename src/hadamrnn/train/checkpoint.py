@@ -1,42 +1,104 @@
-"""Checkpoints written atomically: a crash or kill mid-write leaves the previous file intact."""
+"""Checkpoints that cannot run code: tensors in safetensors, everything else as JSON beside them.
+
+One file, written atomically (a crash or kill mid-write leaves the previous file intact). Its
+tensors (model and optimizer state, RNG state) are safetensors entries; the rest of the payload
+(config, counters, optimizer hyper-parameters, scheduler state) is JSON in the file's metadata,
+where each tensor stands as ``{"__tensor__": name}``. Reading parses JSON and raw arrays only:
+nothing in the file is ever executed, unlike a pickle (``torch.load(weights_only=False)``), which
+hadamrnn therefore refuses to read.
+"""
 
 from __future__ import annotations
 
-import io
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as save_tensors
 
 from ..atomic import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_SUFFIX", "refuse_pickles"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: torch.save pickles (hadamrnn 0.1), no longer read
+CHECKPOINT_SUFFIX = ".safetensors"
+_KEY = "hadamrnn"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or from an unknown format version."""
+    """A checkpoint file is missing, unreadable, a pickle, or from an unknown format version."""
+
+
+def _split(value: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
+    """``value`` as JSON-ready data, its tensors moved into ``tensors`` under their path."""
+    if isinstance(value, torch.Tensor):
+        tensors[where] = value.detach().cpu().contiguous()
+        return {"__tensor__": where}
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value):
+            return {key: _split(item, tensors, f"{where}/{key}") for key, item in value.items()}
+        # optimizer state is keyed by parameter index: JSON objects only have string keys
+        return {"__items__": [[key, _split(item, tensors, f"{where}/{key}")] for key, item in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_split(item, tensors, f"{where}/{index}") for index, item in enumerate(value)]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"checkpoint entry {where}: cannot store a {type(value).__name__}")
+
+
+def _join(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__tensor__"}:
+            return tensors[value["__tensor__"]]
+        if set(value) == {"__items__"}:
+            return {key: _join(item, tensors) for key, item in value["__items__"]}
+        return {key: _join(item, tensors) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_join(item, tensors) for item in value]
+    return value
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Serialise ``payload`` (state dicts, RNG states, counters, config) to ``path`` atomically."""
-    buffer = io.BytesIO()
-    torch.save({"format_version": FORMAT_VERSION, **payload}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    """Serialise ``payload`` (nested dicts and lists of tensors and plain values) to ``path`` atomically."""
+    tensors: dict[str, torch.Tensor] = {}
+    data = _split({"format_version": FORMAT_VERSION, **payload}, tensors, "")
+    atomic_write_bytes(path, save_tensors(tensors, metadata={_KEY: json.dumps(data)}))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
+        if path.suffix == CHECKPOINT_SUFFIX and path.with_suffix(".pt").is_file():
+            refuse_pickles(path.with_suffix(".pt"))
         raise CheckpointError(f"no checkpoint at {path}")
+    if path.suffix == ".pt":
+        refuse_pickles(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for damaged files
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from error
-    if not isinstance(payload, dict) or "format_version" not in payload:
-        raise CheckpointError(f"{path} is not a hadamrnn checkpoint")
-    if payload["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {payload['format_version']}; this hadamrnn reads up to "
+        with safe_open(str(path), framework="pt") as stored:
+            metadata = stored.metadata() or {}
+            tensors = {name: stored.get_tensor(name) for name in stored.keys()}
+        data = json.loads(metadata[_KEY]) if _KEY in metadata else None
+    except (SafetensorError, ValueError, OSError) as error:
+        start = path.read_bytes()[:2]
+        hint = " (it looks like a pickle, which hadamrnn never loads)" if start[:1] == b"\x80" or start == b"PK" else ""
+        raise CheckpointError(f"{path} is not a readable checkpoint{hint} ({type(error).__name__}: {error})") from None
+    if not isinstance(data, dict) or "format_version" not in data:
+        raise CheckpointError(f"{path} is not a hadamrnn checkpoint (safetensors without hadamrnn's metadata)")
+    if data["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {data['format_version']}; this hadamrnn reads up to "
                               f"{FORMAT_VERSION}. Upgrade hadamrnn.")
-    return payload
+    try:
+        return _join(data, tensors)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: inconsistent checkpoint ({type(error).__name__}: {error})") from None
+
+
+def refuse_pickles(path: Path) -> None:
+    """The error for a checkpoint in the pickle format of hadamrnn 0.1 (never unpickled)."""
+    raise CheckpointError(
+        f"{path} is a pickled checkpoint (hadamrnn 0.1 wrote torch.save pickles). Loading a pickle can run "
+        f"arbitrary code from the file, so hadamrnn does not read it. Retrain the run with this version "
+        f"(checkpoints are now {CHECKPOINT_SUFFIX} files), or, only for a file you made yourself, convert it "
+        f"with hadamrnn 0.1.")

@@ -9,12 +9,14 @@ import dataclasses
 import types
 import typing
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ExperimentConfig", "load_config", "ConfigError"]
+__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ExperimentConfig", "load_config", "ConfigError",
+           "shipped_configs", "config_text"]
 
 
 class ConfigError(ValueError):
@@ -31,6 +33,7 @@ class DataConfig:
     test_samples: int | None = None
     seed: int | None = None  # copy task: data seed
     path: str | None = None  # npz: the file
+    dir: str | None = None  # data directory the run read its files from (written by train, absolute)
 
 
 @dataclass
@@ -50,7 +53,7 @@ class OptimConfig:
     gamma: float = 1.0  # StepLR factor applied after every epoch
     epochs: int = 1
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # "cpu", or "cuda"/"cuda:N" where PyTorch sees a GPU (the engine's torch path)
     checkpoint_minutes: float = 10.0  # also checkpoint within an epoch this often (0: after every step)
     max_steps_per_epoch: int | None = None  # cap, for smoke runs
 
@@ -142,15 +145,40 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
     return values
 
 
+def shipped_configs() -> dict[str, str]:
+    """The configs shipped in the package, ``{name: first comment line}`` (``hadamrnn configs``)."""
+    folder = resources.files("hadamrnn") / "configs"
+    described = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            lines = entry.read_text().splitlines()
+            described[entry.name[:-5]] = lines[0].lstrip("# ").strip() if lines else ""
+    return described
+
+
+def config_text(name_or_path: str | Path) -> tuple[str, str]:
+    """``(YAML text, where it came from)`` of a config file path, or of a shipped config by name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.read_text(), str(path)
+    name = str(name_or_path)
+    if path.suffix in (".yaml", ".yml") or "/" in name:
+        raise ConfigError(f"config file {path} does not exist")
+    shipped = resources.files("hadamrnn") / "configs" / f"{name}.yaml"
+    if shipped.is_file():
+        return shipped.read_text(), f"shipped config {name!r}"
+    raise ConfigError(f"config {name!r} is neither a file nor a shipped config; shipped configs: "
+                      f"{', '.join(shipped_configs())} (list them with: hadamrnn configs)")
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read a YAML config (or start from defaults when ``path`` is None) and apply ``--set`` overrides."""
+    """Read a YAML config file or a shipped config by name (or start from defaults when ``path`` is
+    None) and apply ``--set`` overrides."""
     values: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+        text, path = config_text(path)
         try:
-            values = yaml.safe_load(path.read_text()) or {}
+            values = yaml.safe_load(text) or {}
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML ({error})") from error
     return from_dict(apply_overrides(values, overrides or []))

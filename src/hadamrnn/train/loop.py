@@ -1,18 +1,23 @@
 """Fit and evaluate a HadamRNN on a data set: the whole training procedure, top to bottom.
 
-A run directory holds ``config.yaml`` (resolved), ``metrics.jsonl``/``.csv``, ``curves.png``,
-``checkpoints/last.pt`` (everything needed to resume: model, optimizer, scheduler, RNG states,
-position in the epoch, running sums) and ``checkpoints/best.pt`` (best validation metric), and at
-the end ``results.json``. Shuffling uses its own generator seeded by ``(seed, epoch)``, so a resumed
-run replays exactly the batches an uninterrupted run would have seen.
+A run directory holds ``config.yaml`` (resolved, with the data directory it read), ``metrics.jsonl``/
+``.csv``, ``curves.png``, ``checkpoints/last.safetensors`` (everything needed to resume: model,
+optimizer, scheduler, RNG states, position in the epoch, running sums) and
+``checkpoints/best.safetensors`` (best validation metric), and at the end ``results.json``.
+Shuffling uses its own generator seeded by ``(seed, epoch)``, so a resumed run replays exactly the
+batches an uninterrupted run would have seen. Ctrl-C stops at the end of the current step and
+writes a checkpoint first.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,20 +25,41 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from ..data import Splits, TaskInfo, load_data, task_info
+from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
 from ..model import HadamRNN, HadamRNNConfig
 from ..atomic import atomic_write_bytes
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_SUFFIX, load_checkpoint, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
 
-__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult"]
+__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
+           "checkpoint_path"]
+
+# Off a terminal (CI, nohup, a pipe), progress is one plain line this often instead of a redrawn bar.
+PLAIN_PROGRESS_SECONDS = 30.0
+
+
+def checkpoint_path(run_dir: str | Path, which: str = "last") -> Path:
+    """``run_dir/checkpoints/{last,best}.safetensors``."""
+    return Path(run_dir) / "checkpoints" / f"{which}{CHECKPOINT_SUFFIX}"
 
 
 def load_splits(config: ExperimentConfig, data_dir: str | Path | None = None, download: bool = False) -> Splits:
+    """The configured data set, read from ``data_dir``, else the run's own ``data.dir``, else the default."""
     d = config.data
-    return load_data(d.name, data_dir, download, length=d.length, train_samples=d.train_samples,
+    return load_data(d.name, data_dir or d.dir, download, length=d.length, train_samples=d.train_samples,
                      val_samples=d.val_samples, test_samples=d.test_samples, seed=d.seed, path=d.path)
+
+
+def _with_resolved_data(config: ExperimentConfig, data_dir: str | Path | None) -> ExperimentConfig:
+    """``config`` naming the absolute data directory (data sets read from files) and npz path, so
+    that ``eval``, ``export`` and ``--resume`` of the run find the same data from anywhere."""
+    d = config.data
+    directory = d.dir
+    if d.name not in ("copy", "npz"):
+        directory = str(resolve_data_dir(data_dir or d.dir).resolve())
+    path = str(Path(d.path).resolve()) if d.path is not None else None
+    return replace(config, data=replace(d, dir=directory, path=path))
 
 
 def load_task_info(config: ExperimentConfig, data_dir: str | Path | None = None) -> TaskInfo:
@@ -91,9 +117,16 @@ def evaluate(model: HadamRNN, dataset, info: TaskInfo, batch_size: int, device: 
 
 @dataclass
 class RunResult:
+    """``completed``, or ``stopped`` ("interrupted" by Ctrl-C, or "stopped" by ``stop_after_steps``)
+    with the position of the checkpoint it left: ``epoch`` epochs done plus ``batch`` of ``batches`` steps."""
+
     completed: bool
     results: dict | None
     run_dir: Path
+    stopped: str | None = None
+    epoch: int = 0
+    batch: int = 0
+    batches: int = 0
 
 
 def _device(name: str) -> str:
@@ -102,31 +135,83 @@ def _device(name: str) -> str:
     return name
 
 
-def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | None = None, resume: bool = False,
-        download: bool = False, progress: bool = True, stop_after_steps: int | None = None) -> RunResult:
+class _Progress:
+    """tqdm's bar on a terminal; elsewhere one plain line every ``PLAIN_PROGRESS_SECONDS``."""
+
+    def __init__(self, start: int, total: int, description: str, enabled: bool) -> None:
+        self.description, self.total = description, total
+        terminal = enabled and sys.stderr.isatty()
+        self.bar = tqdm(total=total, initial=start, desc=description, unit="step", dynamic_ncols=True) if terminal else None
+        self.plain = enabled and not terminal
+        self.said = time.perf_counter()
+
+    def update(self, step: int, values: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(values, refresh=False)
+        elif self.plain and time.perf_counter() - self.said >= PLAIN_PROGRESS_SECONDS:
+            print(f"{self.description}: step {step}/{self.total}, " + ", ".join(f"{k} {v}" for k, v in values.items()),
+                  file=sys.stderr, flush=True)
+            self.said = time.perf_counter()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _StopRequest:
+    """The first Ctrl-C (SIGINT) asks the loop to stop after the current step, once it has written a
+    checkpoint; a second one interrupts at once. Only in the main thread, where signals arrive."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping after this step, once a checkpoint is written (Ctrl-C again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Path | None = None,
+        resume: bool = False, download: bool = False, progress: bool = True,
+        stop_after_steps: int | None = None) -> RunResult:
     """Train as ``config`` says, writing everything into ``run_dir``.
 
-    ``resume``: continue from ``run_dir/checkpoints/last.pt`` with the configuration saved there.
+    ``resume``: continue from ``run_dir/checkpoints/last.safetensors`` with the configuration saved
+    there (``data_dir``, when given, replaces the data directory it names).
     ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
     testing resumption.
     """
     run_dir = Path(run_dir)
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(last_path)
         config = from_dict(checkpoint["config"])
-    elif last_path.exists():
-        raise ValueError(f"{run_dir} already holds a run (checkpoints/last.pt); pass --resume to continue it "
+    elif last_path.exists() or last_path.with_suffix(".pt").exists():
+        raise ValueError(f"{run_dir} already holds a run (checkpoints/last); pass --resume to continue it "
                          f"or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    config = _with_resolved_data(config, data_dir)
 
     opt, device = config.optim, _device(config.optim.device)
-    splits = load_splits(config, data_dir, download)
+    splits = load_splits(config, download=download)
     info = splits.info
     torch.manual_seed(opt.seed)
     model = build_model(config, info).to(device)
+    # Only now that the config, the data and the model are known good does the run directory get written.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
     latent = model.latent
     others = [p for p in model.parameters() if p is not latent]
     latent_lr = opt.lr if opt.latent_lr is None else opt.latent_lr
@@ -154,59 +239,68 @@ def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | No
         batches = min(batches, opt.max_steps_per_epoch)
     started = time.perf_counter() - state["seconds"]
     last_save = time.perf_counter()
-    for epoch in range(state["epoch"], opt.epochs):
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
-        if state["batch"] == 0:
-            model.recurrence.set_reference(model.latent)
-        bar = tqdm(range(state["batch"], batches), initial=state["batch"], total=batches, disable=not progress,
-                   desc=f"epoch {epoch + 1}/{opt.epochs}", unit="step", dynamic_ncols=True)
-        for k in bar:
-            x, y = train.batch(order[k * batch_size:(k + 1) * batch_size])
-            x, y = x.to(device), y.to(device)
-            loss, hits, count = _loss_and_hits(info, model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state["loss_sum"] += loss.item() * count
-            state["hits"] += hits
-            state["count"] += count
-            state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
-            train_loss = state["loss_sum"] / state["count"]
-            bar.set_postfix({"loss": f"{train_loss:.4f}", info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
-                             "lr": f"{scheduler.get_last_lr()[0]:.2e}", "flips": model.recurrence.flips(model.latent)})
-            due = time.perf_counter() - last_save >= opt.checkpoint_minutes * 60
-            stopping = stop_after_steps is not None and state["global_step"] >= stop_after_steps
-            if (due or stopping) and state["batch"] < batches:
-                state["seconds"] = time.perf_counter() - started
-                save_checkpoint(last_path, payload())
-                last_save = time.perf_counter()
-            if stopping and state["batch"] < batches:
-                bar.close()
-                return RunResult(False, None, run_dir)
-        bar.close()
 
-        val = evaluate(model, splits.val, info, batch_size, device)
-        train_loss = state["loss_sum"] / state["count"]
-        record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
-                  "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
-                  "val_loss": val["loss"], "val_metric": val["metric"], "metric_name": info.metric,
-                  "lr": scheduler.get_last_lr()[0], "flips": model.recurrence.flips(model.latent),
-                  "seconds": time.perf_counter() - started}
-        scheduler.step()
-        better = state["best_val"] is None or (val["metric"] > state["best_val"] if info.higher_is_better
-                                               else val["metric"] < state["best_val"])
-        if better:
-            state["best_val"] = val["metric"]
-            save_checkpoint(best_path, {"config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1,
-                                        "val_metric": val["metric"], "info": info.__dict__})
-        log.append(record)
-        print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
-              f"{' (best)' if better else ''}", flush=True)
-        state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
-        save_checkpoint(last_path, payload())
-        last_save = time.perf_counter()
-        if stop_after_steps is not None and state["global_step"] >= stop_after_steps and epoch + 1 < opt.epochs:
-            return RunResult(False, None, run_dir)
+    def stopped(reason: str) -> RunResult:
+        if state["batch"] > 0:  # mid-epoch; an epoch's end has written its checkpoint already
+            state["seconds"] = time.perf_counter() - started
+            save_checkpoint(last_path, payload())
+        return RunResult(False, None, run_dir, reason, state["epoch"], state["batch"], batches)
+
+    with _StopRequest() as stop:
+        for epoch in range(state["epoch"], opt.epochs):
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
+            if state["batch"] == 0:
+                model.recurrence.set_reference(model.latent)
+            bar = _Progress(state["batch"], batches, f"epoch {epoch + 1}/{opt.epochs}", progress)
+            for k in range(state["batch"], batches):
+                x, y = train.batch(order[k * batch_size:(k + 1) * batch_size])
+                x, y = x.to(device), y.to(device)
+                loss, hits, count = _loss_and_hits(info, model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                state["loss_sum"] += loss.item() * count
+                state["hits"] += hits
+                state["count"] += count
+                state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
+                train_loss = state["loss_sum"] / state["count"]
+                bar.update(k + 1, {"loss": f"{train_loss:.4f}",
+                                   info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
+                                   "lr": f"{scheduler.get_last_lr()[0]:.2e}",
+                                   "flips": model.recurrence.flips(model.latent)})
+                asked = stop.requested or (stop_after_steps is not None and state["global_step"] >= stop_after_steps)
+                if asked and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
+                    bar.close()
+                    return stopped("interrupted" if stop.requested else "stopped")
+                if time.perf_counter() - last_save >= opt.checkpoint_minutes * 60 and state["batch"] < batches:
+                    state["seconds"] = time.perf_counter() - started
+                    save_checkpoint(last_path, payload())
+                    last_save = time.perf_counter()
+            bar.close()
+
+            val = evaluate(model, splits.val, info, batch_size, device)
+            train_loss = state["loss_sum"] / state["count"]
+            record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
+                      "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
+                      "val_loss": val["loss"], "val_metric": val["metric"], "metric_name": info.metric,
+                      "lr": scheduler.get_last_lr()[0], "flips": model.recurrence.flips(model.latent),
+                      "seconds": time.perf_counter() - started}
+            scheduler.step()
+            better = state["best_val"] is None or (val["metric"] > state["best_val"] if info.higher_is_better
+                                                   else val["metric"] < state["best_val"])
+            if better:
+                state["best_val"] = val["metric"]
+                save_checkpoint(best_path, {"config": config.to_dict(), "model": model.state_dict(),
+                                            "epoch": epoch + 1, "val_metric": val["metric"], "info": info.__dict__})
+            log.append(record)
+            print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
+                  f"{' (best)' if better else ''}", flush=True)
+            state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
+            save_checkpoint(last_path, payload())
+            last_save = time.perf_counter()
+            if epoch + 1 < opt.epochs and (stop.requested or (stop_after_steps is not None
+                                                              and state["global_step"] >= stop_after_steps)):
+                return stopped("interrupted" if stop.requested else "stopped")
 
     last_test = evaluate(model, splits.test, info, batch_size, device)
     best_model = load_trained(best_path, device)[0]
@@ -214,16 +308,16 @@ def fit(config: ExperimentConfig, run_dir: str | Path, data_dir: str | Path | No
     results = {"test_metric": best_test["metric"], "metric_name": info.metric, "best_val_metric": state["best_val"],
                "last_test_metric": last_test["metric"], "test_loss": best_test["loss"],
                "test_accuracy": best_test["accuracy"], "epochs": opt.epochs, "steps": state["global_step"],
-               "seconds": state["seconds"]}
+               "seconds": state["seconds"], **baseline(splits)}
     atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     return RunResult(True, results, run_dir)
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> tuple[HadamRNN, ExperimentConfig, TaskInfo]:
-    """A model from a checkpoint file (``best.pt``/``last.pt``) or a run directory (its ``best.pt``)."""
+    """A model from a checkpoint file (``best``/``last``) or a run directory (its best checkpoint)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
+        path = checkpoint_path(path, "best")
     checkpoint = load_checkpoint(path)
     config = from_dict(checkpoint["config"])
     info = TaskInfo(**checkpoint["info"])

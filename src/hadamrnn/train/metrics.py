@@ -52,14 +52,14 @@ class MetricsLog:
         records = self.records()
         epochs = [r["epoch"] for r in records]
         metric = records[0]["metric_name"]
-        fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 4))
-        loss_ax.plot(epochs, [r["train_loss"] for r in records], "o-", label="train")
-        loss_ax.plot(epochs, [r["val_loss"] for r in records], "o-", label="validation")
-        loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-        metric_ax.plot(epochs, [r["train_metric"] for r in records], "o-", label="train")
-        metric_ax.plot(epochs, [r["val_metric"] for r in records], "o-", label="validation")
-        metric_ax.set(xlabel="epoch", ylabel=metric, title=metric)
-        for ax in (loss_ax, metric_ax):
+        panels = [("loss", "train_loss", "val_loss")]
+        if metric != "cross_entropy":  # the copy task's metric is its loss: one panel, not two identical ones
+            panels.append((metric, "train_metric", "val_metric"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        for ax, (title, train_key, val_key) in zip(axes[0], panels):
+            ax.plot(epochs, [r[train_key] for r in records], "o-", label="train")
+            ax.plot(epochs, [r[val_key] for r in records], "o-", label="validation")
+            ax.set(xlabel="epoch", ylabel=title, title=title)
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
