@@ -135,3 +135,37 @@ def test_size_of_a_paper_config_needs_no_data(tmp_path, capsys, monkeypatch):
     assert bits["W"] == 512 and bits["U"] == 512 * 4 + 32 and bits["V"] == 10 * 512 * 4 + 32
     assert main(["size", str(configs / "imdb.yaml"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["embedding"] == 10_000 * 512 * 32
+
+
+@pytest.mark.parametrize("epoch", [1, 2])
+def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_as_a_straight_run(tmp_path, epoch):
+    """SIGINT in the first epoch (no checkpoint on disk yet) and in a later one; then the command
+    the message names finishes the run, which ends exactly as an uninterrupted one."""
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+
+    overrides = ["data.length=24", "data.train_samples=3200", "data.val_samples=32", "data.test_samples=32",
+                 "data.batch_size=16", "model.hidden_size=16", "optim.epochs=2", "optim.lr=0.01", "optim.seed=5"]
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "hadamrnn.cli", "train", "copy-smoke", "--out", str(run)]
+    for item in overrides:
+        command += ["--set", item]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wanted = "training copy" if epoch == 1 else "epoch 1:"
+    for line in process.stdout:
+        if line.startswith(wanted):
+            break
+    process.send_signal(signal.SIGINT)  # a 200-step epoch is under way (or about to be)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and f"after {epoch - 1} epoch(s)" in err, err
+    resume = err.strip().splitlines()[-1].split("Continue with: ")[1]
+    done = subprocess.run([sys.executable, "-m", "hadamrnn.cli", *shlex.split(resume)[1:]], capture_output=True,
+                          text=True, env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    straight = fit(load_config("copy-smoke", overrides), tmp_path / "straight", progress=False)
+    results = json.loads((run / "results.json").read_text())
+    assert results["test_metric"] == straight.results["test_metric"]
