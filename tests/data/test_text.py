@@ -49,7 +49,7 @@ def test_imdb_archive_vocabulary_padding_and_splits(imdb_dir):
     test_tokens = torch.cat([splits.val.x, splits.test.x])
     assert 2 in test_tokens.flatten().tolist()  # the unknown word is out-of-vocabulary
     # the cache is reused and gives the same arrays
-    assert (imdb_dir / "imdb/hadamrnn-cache-v1.npz").is_file()
+    assert (imdb_dir / "imdb/hadamrnn-cache-v2.npz").is_file()
     assert torch.equal(load_data("imdb", imdb_dir).train.x, x)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import torch
 from torch import Tensor
+
+from ..preprocess import InputTransform
 
 __all__ = ["TaskInfo", "SequenceDataset", "ArrayDataset", "Splits"]
 
@@ -16,7 +19,9 @@ class TaskInfo:
 
     ``input_size``: features per step (floats), or ``None`` for token ids with ``vocab_size`` tokens.
     ``loss``: ``"ce"`` (cross-entropy over ``num_classes``), ``"bce"`` (one logit, binary), or
-    ``"ce_all"`` (cross-entropy at every step, read-out ``"all"``).
+    ``"ce_all"`` (cross-entropy at every step, read-out ``"all"``). ``transform``: the
+    :class:`~hadamrnn.preprocess.InputTransform` from raw to model inputs, as a dict (``None``: the
+    raw inputs are the model's); exported with the model.
     """
 
     name: str
@@ -26,6 +31,7 @@ class TaskInfo:
     vocab_size: int | None = None
     metric: str = "accuracy"
     higher_is_better: bool = True
+    transform: dict | None = None
 
     @property
     def output_size(self) -> int:
@@ -42,18 +48,23 @@ class SequenceDataset(Protocol):
 
 
 class ArrayDataset:
-    """``x`` ``(N, T, d)`` float32 or ``(N, T)`` int64 tokens, ``y`` ``(N,)`` or ``(N, T)`` int64."""
+    """``x`` ``(N, T, d)`` raw features or ``(N, T)`` int64 tokens (pre-padded), ``y`` ``(N,)`` or
+    ``(N, T)`` int64. A features ``transform`` turns raw batches into model inputs (float32)."""
 
-    def __init__(self, x: Tensor, y: Tensor) -> None:
+    def __init__(self, x: Tensor, y: Tensor, transform: InputTransform | None = None) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
         self.x, self.y = x, y
+        self.transform = transform if transform is not None and transform.kind == "features" else None
 
     def __len__(self) -> int:
         return len(self.x)
 
     def batch(self, indices: Tensor) -> tuple[Tensor, Tensor]:
-        return self.x[indices], self.y[indices]
+        x = self.x[indices]
+        if self.transform is not None:
+            x = torch.from_numpy(self.transform.features(x.numpy()))
+        return x, self.y[indices]
 
 
 @dataclass

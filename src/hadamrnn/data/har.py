@@ -7,7 +7,8 @@ Butterworth low-pass at 0.3 Hz) and body (total − gravity). Windows of 128 sam
 50% overlap are cut inside each labelled segment of activities 1–6; 9 channels per step in UCI
 HAR's order (body acc xyz, gyro xyz, total acc xyz). Subjects follow UCI HAR's split; the
 validation set holds out training subjects ``VAL_SUBJECTS`` (windows overlap, so a random split
-would leak). Channels are standardised with the training windows' mean and standard deviation.
+would leak). Channels are standardised with the training windows' mean and standard deviation
+(the data set's input transform: the arrays hold the filtered windows in g and rad/s).
 HAR-6 classes are activities 1–6 (walking, upstairs, downstairs, sitting, standing, laying) as
 0–5; HAR-2 merges them into moving (0) and static (1).
 """
@@ -17,11 +18,13 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..preprocess import InputTransform
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 
@@ -100,7 +103,9 @@ def load_har(root: Path, classes: int) -> Splits:
     test = np.isin(subject, list(TEST_SUBJECTS))
     val = np.isin(subject, list(VAL_SUBJECTS)) & ~test
     train = ~test & ~val
-    mean, std = x[train].mean(axis=(0, 1)), x[train].std(axis=(0, 1)) + 1e-8
-    x = (x - mean) / std
-    split = lambda mask: ArrayDataset(torch.from_numpy(np.ascontiguousarray(x[mask])), torch.from_numpy(y[mask]))  # noqa: E731
-    return Splits(har_info(classes), split(train), split(val), split(test))
+    mean, std = x[train].mean(axis=(0, 1)), x[train].std(axis=(0, 1)) + np.float32(1e-8)
+    transform = InputTransform("features", offset=tuple(float(v) for v in mean), divisor=tuple(float(v) for v in std))
+    split = lambda mask: ArrayDataset(torch.from_numpy(np.ascontiguousarray(x[mask])), torch.from_numpy(y[mask]),  # noqa: E731
+                                      transform)
+    info = replace(har_info(classes), transform=transform.to_dict())
+    return Splits(info, split(train), split(val), split(test))

@@ -1,4 +1,4 @@
-"""Sequential and permuted MNIST: one pixel per step (T = 784), values in [0, 1].
+"""Sequential and permuted MNIST: one pixel per step (T = 784), values in [0, 1] (raw pixels / 255).
 
 Reads the four IDX files (gzip) as distributed. Train/validation = 50,000/10,000 of the training
 file, split by a fixed permutation (seed ``SPLIT_SEED``); test = the 10,000 test images. pMNIST
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gzip
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..preprocess import InputTransform
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 
@@ -60,15 +62,17 @@ def load_mnist(root: Path, permuted: bool) -> Splits:
     if train_x.shape[1:] != (28, 28) or len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise damaged(name, FILES, root, f"unexpected shapes {train_x.shape}, {train_y.shape}, {test_x.shape}, {test_y.shape}")
 
-    def sequences(images: np.ndarray) -> torch.Tensor:
-        x = images.reshape(len(images), 784).astype(np.float32) / 255.0
-        if permuted:
-            x = x[:, np.random.RandomState(PERMUTATION_SEED).permutation(784)]
-        return torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(-1)
+    order = tuple(int(i) for i in np.random.RandomState(PERMUTATION_SEED).permutation(784)) if permuted else None
+    transform = InputTransform("features", offset=(0.0,), divisor=(255.0,), order=order)
+    info = replace(INFO[name], transform=transform.to_dict())
 
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(train_x))
+    def raw(images: np.ndarray) -> torch.Tensor:  # pixels 0-255 in raster order; the transform scales and permutes
+        return torch.from_numpy(np.ascontiguousarray(images.reshape(len(images), 784, 1)))
+
+    split = np.random.default_rng(SPLIT_SEED).permutation(len(train_x))
     validation = min(VALIDATION, len(train_x) // 6)  # tiny fixture files keep a proportional split
-    val_idx, train_idx = order[:validation], order[validation:]
-    x, y = sequences(train_x), torch.from_numpy(train_y.astype(np.int64))
-    return Splits(INFO[name], ArrayDataset(x[train_idx], y[train_idx]), ArrayDataset(x[val_idx], y[val_idx]),
-                  ArrayDataset(sequences(test_x), torch.from_numpy(test_y.astype(np.int64))))
+    val_idx, train_idx = split[:validation], split[validation:]
+    x, y = raw(train_x), torch.from_numpy(train_y.astype(np.int64))
+    return Splits(info, ArrayDataset(x[train_idx], y[train_idx], transform),
+                  ArrayDataset(x[val_idx], y[val_idx], transform),
+                  ArrayDataset(raw(test_x), torch.from_numpy(test_y.astype(np.int64)), transform))

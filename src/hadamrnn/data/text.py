@@ -6,7 +6,7 @@ training words, ids as Keras numbers them (0 padding, 1 start, 2 out-of-vocabula
 ``vocab_size`` ids in all); the start token then the words, the last ``MAX_LEN`` tokens kept,
 pre-padded with 0. Train = the 25,000 training reviews; validation and test = the two halves of
 the 25,000 test reviews, split by a fixed permutation. Token arrays are cached in
-``imdb/hadamrnn-cache-v1.npz`` (or ``~/.cache/hadamrnn`` when that folder is read-only),
+``imdb/hadamrnn-cache-v2.npz`` (or ``~/.cache/hadamrnn`` when that folder is read-only),
 keyed by the archive's size and modification time.
 
 GLUE (``glue/SST-2/{train,dev}.tsv``, ``glue/QQP/{train,dev}.tsv``) is tokenized with the
@@ -24,11 +24,13 @@ import os
 import re
 import tarfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..preprocess import InputTransform, vocabulary_sha256
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 
@@ -39,6 +41,7 @@ IMDB_VOCAB = 10_000
 GLUE_LEN = 128
 SPLIT_SEED = 1234
 PAD, START, OOV = 0, 1, 2
+IMDB_SPECIAL = ["<pad>", "<start>", "<oov>"]  # ids 0-2 of the IMDB vocabulary
 IMDB_FILES = [DataFile("imdb/aclImdb_v1.tar.gz", "2d1bc6389336aefdeb6f5badd46da7dc097273b545f696f75af227c1992e7056",
                        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz")]
 VOCAB_FILE = DataFile("bert-base-uncased/vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
@@ -87,24 +90,27 @@ def _encode_imdb(reviews: dict[str, list[tuple[str, int]]]) -> dict[str, np.ndar
     counts = Counter(word for review in tokens["train"] for word in review)
     ranked = sorted(counts, key=lambda word: (-counts[word], word))[: IMDB_VOCAB - 3]
     ids = {word: index + 3 for index, word in enumerate(ranked)}
-    arrays = {}
+    arrays = {"vocabulary": np.array(IMDB_SPECIAL + ranked)}
+    cut = imdb_transform(arrays["vocabulary"])
     for split, reviews_tokens in tokens.items():
-        x = np.zeros((len(reviews_tokens), MAX_LEN), dtype=np.uint16)  # ids < 10,000
-        for row, review in enumerate(reviews_tokens):
-            sequence = ([START] + [ids.get(word, OOV) for word in review])[-MAX_LEN:]
-            x[row, MAX_LEN - len(sequence):] = sequence
-        arrays[f"x_{split}"] = x
+        sequences = [[START] + [ids.get(word, OOV) for word in review] for review in reviews_tokens]
+        arrays[f"x_{split}"] = cut.tokens(sequences).astype(np.uint16)  # ids < 10,000
         arrays[f"y_{split}"] = np.array([label for _, label in reviews[split]], dtype=np.int64)
     return arrays
+
+
+def imdb_transform(vocabulary) -> InputTransform:
+    """The last ``MAX_LEN`` ids, pre-padded; ``vocabulary[i]`` is the word of id ``i``."""
+    return InputTransform("tokens", length=MAX_LEN, keep="last", vocabulary_sha256=vocabulary_sha256(vocabulary))
 
 
 def _cache_path(root: Path) -> Path:
     target = root / "imdb"
     # The permission bits count, not just os.access: root may write into a folder marked read-only.
     if os.access(target, os.W_OK) and target.stat().st_mode & 0o222:
-        return target / "hadamrnn-cache-v1.npz"
+        return target / "hadamrnn-cache-v2.npz"
     key = hashlib.sha1(str(target.resolve()).encode()).hexdigest()[:16]
-    return Path.home() / ".cache" / "hadamrnn" / f"imdb-{key}-v1.npz"
+    return Path.home() / ".cache" / "hadamrnn" / f"imdb-{key}-v2.npz"
 
 
 def load_imdb(root: Path) -> Splits:
@@ -133,7 +139,8 @@ def load_imdb(root: Path) -> Splits:
     held = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_test"]))
     half = len(held) // 2
     tensors = lambda x, y: ArrayDataset(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y))  # noqa: E731
-    return Splits(IMDB_INFO, tensors(arrays["x_train"], arrays["y_train"]),
+    info = replace(IMDB_INFO, transform=imdb_transform(arrays["vocabulary"].tolist()).to_dict())
+    return Splits(info, tensors(arrays["x_train"], arrays["y_train"]),
                   tensors(arrays["x_test"][held[:half]], arrays["y_test"][held[:half]]),
                   tensors(arrays["x_test"][held[half:]], arrays["y_test"][held[half:]]))
 
@@ -158,6 +165,10 @@ def load_glue(root: Path, task: str) -> Splits:
     train_path, dev_path, vocab_path = require(task, files, root)
     tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
     info = glue_info(root, task)
+    # the first GLUE_LEN - 1 ids and the closing [SEP]
+    cut = InputTransform("tokens", length=GLUE_LEN, keep="first",
+                         vocabulary_sha256=vocabulary_sha256(vocab_path.read_text(encoding="utf-8").splitlines()))
+    info = replace(info, transform=cut.to_dict())
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     if tokenizer.token_to_id("[PAD]") != PAD:
         raise damaged(task, files, root, "[PAD] is not token 0 in vocab.txt")
@@ -173,17 +184,14 @@ def load_glue(root: Path, task: str) -> Splits:
                 labels = [int(row["is_duplicate"]) for row in rows]
         except (KeyError, TypeError, ValueError) as error:
             raise damaged(task, files, root, f"{path.name}: unexpected columns or labels ({error})") from error
-        pieces = tokenizer.encode_batch([t for parts in texts for t in parts], add_special_tokens=False)
-        x = np.zeros((len(texts), GLUE_LEN), dtype=np.int64)
-        cursor = 0
-        for row, parts in enumerate(texts):
+        pieces = iter(tokenizer.encode_batch([t for parts in texts for t in parts], add_special_tokens=False))
+        sequences = []
+        for parts in texts:
             ids = [cls]
             for k in range(len(parts)):
-                ids += ([sep] if k else []) + pieces[cursor].ids + [sep]
-                cursor += 1
-            ids = ids[:GLUE_LEN - 1] + [sep] if len(ids) > GLUE_LEN else ids
-            x[row, GLUE_LEN - len(ids):] = ids
-        return ArrayDataset(torch.from_numpy(x), torch.tensor(labels, dtype=torch.int64))
+                ids += ([sep] if k else []) + next(pieces).ids + [sep]
+            sequences.append(ids)
+        return ArrayDataset(torch.from_numpy(cut.tokens(sequences)), torch.tensor(labels, dtype=torch.int64))
 
     dev = encode(dev_path)
     if tokenizer.get_vocab_size() != info.vocab_size:

@@ -1,0 +1,108 @@
+"""The input transform: from a raw sequence, as a user holds it, to the model's input (NumPy only).
+
+The data loaders, the exported model file and every runtime share this one definition, so that a
+model fed raw data outside Python computes what it computed in training:
+
+- features ``(T, d)``: ``x[t] = (raw[order[t]] - offset) / divisor`` per channel, in float32
+  (MNIST: pixels 0–255 divided by 255, pMNIST's pixel order; HAR: the training windows' mean and
+  standard deviation per channel);
+- token ids: cut to ``length`` ids (``keep="last"``: the last ones, IMDB's rule; ``keep="first"``:
+  the first ``length - 1`` and the final one, the ``[SEP]`` of GLUE) and pre-padded with id 0, so
+  the last step holds the last token. ``vocabulary_sha256`` identifies the id ↔ token table the
+  ids refer to (the SHA-256 of that table as a text file, one token per line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Iterable, Literal
+
+import numpy as np
+
+__all__ = ["InputTransform", "vocabulary_sha256"]
+
+
+def vocabulary_sha256(tokens: Iterable[str]) -> str:
+    """SHA-256 of the vocabulary as a text file: one token per line, line ``i`` is id ``i``."""
+    return hashlib.sha256("".join(f"{token}\n" for token in tokens).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class InputTransform:
+    kind: Literal["features", "tokens"]
+    offset: tuple[float, ...] | None = None  # features: per channel
+    divisor: tuple[float, ...] | None = None  # features: per channel
+    order: tuple[int, ...] | None = None  # features: model step t reads raw step order[t]
+    length: int | None = None  # tokens: the model's sequence length
+    keep: Literal["last", "first"] = "last"  # tokens: which ids a longer sequence keeps
+    vocabulary_sha256: str | None = None  # tokens
+
+    def __post_init__(self) -> None:
+        if self.kind == "features":
+            if self.offset is None or self.divisor is None or len(self.offset) != len(self.divisor):
+                raise ValueError("a features transform needs offset and divisor of one value per channel")
+            if not all(np.isfinite(self.offset)) or not all(np.isfinite(v) and v > 0 for v in self.divisor):
+                raise ValueError("transform offsets must be finite and divisors finite and positive")
+            if self.order is not None and sorted(self.order) != list(range(len(self.order))):
+                raise ValueError("transform order must be a permutation of 0..T-1")
+        elif self.kind == "tokens":
+            if not isinstance(self.length, int) or self.length < 1 or self.keep not in ("last", "first"):
+                raise ValueError("a tokens transform needs a length >= 1 and keep 'last' or 'first'")
+        else:
+            raise ValueError(f"transform kind must be 'features' or 'tokens', got {self.kind!r}")
+
+    @property
+    def channels(self) -> int:
+        return len(self.offset) if self.offset is not None else 0
+
+    def features(self, raw: np.ndarray) -> np.ndarray:
+        """Raw ``(B, T, d)`` numbers → model inputs ``(B, T, d)`` float32."""
+        raw = np.asarray(raw)
+        if raw.ndim != 3 or raw.shape[-1] != self.channels:
+            raise ValueError(f"expected raw inputs (B, T, {self.channels}), got shape {raw.shape}")
+        if self.order is not None:
+            if raw.shape[1] != len(self.order):
+                raise ValueError(f"this model reads sequences of exactly {len(self.order)} steps (it reorders them), "
+                                 f"got {raw.shape[1]}")
+            raw = raw[:, list(self.order)]
+        offset, divisor = np.asarray(self.offset, np.float32), np.asarray(self.divisor, np.float32)
+        return (raw.astype(np.float32) - offset) / divisor
+
+    def tokens(self, sequences: Iterable[Iterable[int]]) -> np.ndarray:
+        """Token id sequences of any length → ``(B, length)`` int64, cut and pre-padded."""
+        rows = []
+        for sequence in sequences:
+            ids = [int(token) for token in sequence]
+            if len(ids) > self.length:
+                ids = ids[-self.length:] if self.keep == "last" else ids[:self.length - 1] + ids[-1:]
+            rows.append([0] * (self.length - len(ids)) + ids)
+        return np.array(rows, dtype=np.int64).reshape(len(rows), self.length)
+
+    @staticmethod
+    def unpadded(row: np.ndarray) -> np.ndarray:
+        """A pre-padded token row without its leading padding (what a user would hold)."""
+        start = int(np.argmax(row != 0)) if (row != 0).any() else len(row)
+        return row[start:]
+
+    def to_dict(self) -> dict:
+        return {key: (list(value) if isinstance(value, tuple) else value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "InputTransform":
+        """Validated; raises ``ValueError`` naming what is wrong."""
+        if not isinstance(values, dict):
+            raise ValueError(f"an input transform is a mapping, got {type(values).__name__}")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown input transform key(s) {unknown}")
+        converted = {}
+        for key, value in values.items():
+            if key in ("offset", "divisor", "order") and value is not None:
+                if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          for v in value):
+                    raise ValueError(f"input transform {key} must be a list of numbers")
+                value = tuple(int(v) for v in value) if key == "order" else tuple(float(v) for v in value)
+            converted[key] = value
+        return cls(**converted)
