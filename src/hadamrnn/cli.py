@@ -55,7 +55,7 @@ def _eval(args: argparse.Namespace) -> int:
     splits = load_splits(config, args.data_dir)
     result = evaluate(model, dict(splits.items())[args.split], info, config.data.batch_size)
     result = {"split": args.split, "metric_name": info.metric, "metric": result["metric"], "loss": result["loss"],
-              "accuracy": result["accuracy"]}
+              "accuracy": result["accuracy"], "samples": len(dict(splits.items())[args.split])}
     print(json.dumps(result) if args.json else f"{args.split} {info.metric}: {result['metric']:.4f} "
           f"(loss {result['loss']:.4f}, accuracy {result['accuracy']:.4f})")
     return 0
@@ -81,7 +81,19 @@ def _data(args: argparse.Namespace) -> int:
     from .data import load_data, summarize
 
     options = {"path": args.path} if args.name == "npz" else {}
-    summary = summarize(load_data(args.name, args.data_dir, args.download, **options))
+    splits = load_data(args.name, args.data_dir, args.download, **options)
+    if args.dump:
+        from .data import dump
+
+        if not args.output:
+            raise ValueError("--dump SPLIT needs -o FILE (the inputs; the labels go to FILE.labels)")
+        output = Path(args.output)
+        labels = output.with_name(output.name + ".labels")
+        count = dump(dict(splits.items())[args.dump], splits.info, output, labels)
+        print(f"wrote {count} {args.dump} sequences to {output} (raw inputs, as 'hadamrnn predict' reads them) and "
+              f"their labels to {labels}")
+        return 0
+    summary = summarize(splits)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -99,9 +111,9 @@ def _export(args: argparse.Namespace) -> int:
     from .size import model_size_bits
     from .train import load_trained
 
-    model, config, _ = load_trained(args.source)
+    model, config, info = load_trained(args.source)
     if args.target == "file":
-        size = export_model(model, args.output)
+        size = export_model(model, args.output, info.transform)
         print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
         return 0
     import torch
@@ -113,7 +125,7 @@ def _export(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    export_model(model, out / "model.hrnn")
+    export_model(model, out / "model.hrnn", info.transform)
     train = load_splits(config, args.data_dir).train
     count = min(len(train), args.calibration_samples)
     x = train.batch(torch.arange(count))[0].numpy()
@@ -124,7 +136,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_lines(path: str, tokens: bool, features: int):
+def _read_lines(path: str, tokens: bool):
+    """One 1-D array per non-empty line: token ids (int64) or numbers (float64)."""
     import numpy as np
 
     stream = sys.stdin if path == "-" else open(path)
@@ -133,23 +146,37 @@ def _read_lines(path: str, tokens: bool, features: int):
             if not line.strip():
                 continue
             try:
-                values = np.array(line.split(), dtype=np.int64 if tokens else np.float64)
+                yield number, np.array(line.split(), dtype=np.int64 if tokens else np.float64)
             except ValueError as error:
                 raise ValueError(f"line {number}: {error}") from None
-            if not tokens and values.size % features:
-                raise ValueError(f"line {number}: {values.size} numbers is not a multiple of d = {features}")
-            yield values[None] if tokens else values.reshape(1, -1, features)
+
+
+def _model_inputs(values, transform, tokens: bool, features: int, number: int):
+    """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through the model's transform."""
+    if tokens:
+        return transform.tokens([values]) if transform is not None else values[None]
+    if values.size % features:
+        raise ValueError(f"line {number}: {values.size} numbers is not a multiple of d = {features}")
+    raw = values.reshape(1, -1, features)
+    try:
+        return transform.features(raw) if transform is not None else raw
+    except ValueError as error:
+        raise ValueError(f"line {number}: {error}") from None
 
 
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    path = Path(args.model)
     if args.runtime == "numpy-int":
         from .codegen import load_integer_model
 
-        path = Path(args.model)
+        if not (path / "integer_model.npz").is_file() and path.suffix != ".npz":
+            raise ValueError(f"{path}: --runtime numpy-int reads the directory written by 'hadamrnn export RUN "
+                             f"--target c -o DIR' (its integer_model.npz); for a .hrnn file use --runtime numpy or torch")
         integer = load_integer_model(path / "integer_model.npz" if path.is_dir() else path)
         tokens, features, all_steps = integer.embedding is not None, integer.u_levels.shape[1], integer.readout == "all"
+        transform = integer.transform
 
         def logits_of(x):
             return integer.logits_int(integer.quantize_inputs(x))
@@ -159,25 +186,30 @@ def _predict(args: argparse.Namespace) -> int:
     else:
         from . import runtime
 
-        exported = runtime.load(args.model)
+        if path.is_dir():
+            hint = f"; its model.hrnn is {path / 'model.hrnn'}" if (path / "model.hrnn").is_file() else ""
+            raise ValueError(f"{path} is a directory: --runtime {args.runtime} reads a .hrnn file (hadamrnn export RUN "
+                             f"-o FILE.hrnn){hint}; a C export directory goes with --runtime numpy-int")
+        exported = runtime.load(path)
         tokens, features = exported.embedding is not None, exported.U.shape[1]
         all_steps = exported.config["readout"] == "all"
+        transform = exported.transform
         logits_of = exported.logits
         if args.runtime == "torch":
             import torch
 
             from .export import load_as_torch
 
-            model = load_as_torch(args.model).double()
+            model = load_as_torch(path).double()
 
             def logits_of(x):  # noqa: F811
                 with torch.no_grad():
-                    return model(torch.from_numpy(x)).numpy()
+                    return model(torch.from_numpy(np.asarray(x, dtype=np.float64) if not tokens else x)).numpy()
 
         def show(v):
             return f"{v:.6g}"
-    for x in _read_lines(args.input, tokens, features):
-        logits = logits_of(x)[0]
+    for number, values in _read_lines(args.input, tokens):
+        logits = logits_of(_model_inputs(values, transform, tokens, features, number))[0]
         last = logits[-1] if all_steps else logits
         label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
         print(label, " ".join(show(v) for v in last))
@@ -246,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-dir", help=data_help)
     data.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")
     data.add_argument("--json", action="store_true")
+    data.add_argument("--dump", choices=["train", "val", "test"],
+                      help="write this split's raw inputs for 'hadamrnn predict' (with -o FILE; labels to FILE.labels)")
+    data.add_argument("-o", "--output", help="the file --dump writes")
     data.set_defaults(run=_data)
 
     export = commands.add_parser("export", help="write a trained model to a .hrnn file, or to integer C code")

@@ -14,8 +14,11 @@ from .quantize import UniformQuantizer
 __all__ = ["export_model", "load_as_torch"]
 
 
-def export_model(model: HadamRNN, path: str | Path) -> int:
+def export_model(model: HadamRNN, path: str | Path, transform: dict | None = None) -> int:
     """Write ``model`` to ``path``; returns the file size in bytes.
+
+    ``transform``: the data set's input transform (``TaskInfo.transform``), stored so that every
+    runtime turns raw inputs into the model's as training did.
 
     The file holds ``n`` sign bits for ``W``, ``p``-bit levels and a float32 scale for each
     quantized matrix, float32 biases, full-precision matrices and embedding: the bits counted by
@@ -57,6 +60,7 @@ def export_model(model: HadamRNN, path: str | Path) -> int:
                    "input_bits": c.input_bits, "output_bits": c.output_bits, "vocab_size": c.vocab_size,
                    "readout": c.readout},
         "tensors": tensors,
+        "input_transform": transform,
         "bit_count": int(sum(len(values.reshape(-1)) * width for values, width in bit_fields)),
         "float_count": int(sum(f.size for f in floats)),
     }

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
 __all__ = ["IntegerModel", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]
@@ -69,6 +70,7 @@ class IntegerModel:
     c: np.ndarray  # (C,) int64, at logit_scale
     logit_scale: float  # one logit unit, in the float model's units
     embedding: np.ndarray | None  # (vocab, d) int64 at 2^-fx
+    transform: InputTransform | None = None  # raw → model inputs, before quantize_inputs
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -138,4 +140,5 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray, bits: int = 16)
         bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],
         signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=multiplier,
         u_shift=shift, b=np.floor(model.b * 2.0 ** fh + 0.5).astype(np.int64), v_levels=v_levels.astype(np.int64),
-        c=np.floor(model.c / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale, embedding=embedding)
+        c=np.floor(model.c / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale, embedding=embedding,
+        transform=model.transform)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileformat import ModelFileError, read_model_file, unpack_bits
+from .preprocess import InputTransform
 
 __all__ = ["RuntimeModel", "load", "fwht", "ModelFileError"]
 
@@ -46,6 +47,7 @@ class RuntimeModel:
     c: np.ndarray
     embedding: np.ndarray | None
     levels: dict  # name -> (integer levels, scale) of the quantized matrices
+    transform: InputTransform | None = None  # raw → model inputs (apply before logits; predict does)
 
     @property
     def block(self) -> int:
@@ -123,8 +125,10 @@ def load(path: str | Path) -> RuntimeModel:
                 levels[name] = (tensors[name], scale)
                 tensors[name] = tensors[name] * scale
         config = header["config"]
+        transform = header.get("input_transform")
+        transform = InputTransform.from_dict(transform) if transform is not None else None
         model = RuntimeModel(config, tensors["W_signs"], tensors["U"], tensors["b"], tensors["V"], tensors["c"],
-                             tensors.get("embedding"), levels)
+                             tensors.get("embedding"), levels, transform)
         n = int(config["hidden_size"])
         if model.signs.shape != (n,) or model.U.shape[0] != n or model.V.shape[1] != n or n % model.block:
             raise ModelFileError(f"{Path(path).name}: tensor shapes disagree with the configuration")

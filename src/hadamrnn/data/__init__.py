@@ -18,7 +18,7 @@ from .copy import CopyTask, copy_baseline, copy_info, load_copy
 from .files import DataError, data_dir, download as download_files
 from .npz import load_npz
 
-__all__ = ["DATASETS", "load_data", "task_info", "summarize", "baseline", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
+__all__ = ["DATASETS", "load_data", "task_info", "summarize", "baseline", "dump", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
            "ArrayDataset", "DataError", "data_dir"]
 
 DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
@@ -111,3 +111,29 @@ def baseline(splits: Splits) -> dict:
     top, size = max(counts.values()), sum(counts.values())
     value = top / size if splits.info.metric == "accuracy" else None
     return {"baseline_metric": value, "baseline": "accuracy of always predicting the most frequent class"}
+
+
+def dump(dataset, info: TaskInfo, inputs_path: Path, labels_path: Path, chunk: int = 256) -> int:
+    """Write a split as ``hadamrnn predict`` reads it, one sequence per line: the raw inputs (before
+    the data set's transform: pixels 0–255, unscaled sensor values, token ids without padding),
+    ``T × d`` numbers or ``T`` ids; and beside it its labels, one line per sequence. Returns the count."""
+    from ..atomic import atomic_write_bytes
+    from ..preprocess import InputTransform
+
+    inputs, labels = [], []
+    tokens = info.vocab_size is not None
+    for start in range(0, len(dataset), chunk):
+        indices = torch.arange(start, min(start + chunk, len(dataset)))
+        if isinstance(dataset, ArrayDataset):
+            x, y = dataset.x[indices].numpy(), dataset.y[indices].numpy()
+        else:  # generated: its inputs are raw already
+            x, y = (t.numpy() for t in dataset.batch(indices))
+        for row, label in zip(x, y):
+            if tokens:
+                inputs.append(" ".join(map(str, InputTransform.unpadded(row).tolist())))
+            else:
+                inputs.append(" ".join(f"{v:.9g}" for v in row.reshape(-1).tolist()))  # 9 digits: float32 exactly
+            labels.append(" ".join(map(str, label.reshape(-1).tolist())))
+    atomic_write_bytes(inputs_path, ("\n".join(inputs) + "\n").encode())
+    atomic_write_bytes(labels_path, ("\n".join(labels) + "\n").encode())
+    return len(inputs)
