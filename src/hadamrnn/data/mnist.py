@@ -67,7 +67,7 @@ def load_mnist(root: Path, permuted: bool) -> Splits:
     info = replace(INFO[name], transform=transform.to_dict())
 
     def raw(images: np.ndarray) -> torch.Tensor:  # pixels 0-255 in raster order; the transform scales and permutes
-        return torch.from_numpy(np.ascontiguousarray(images.reshape(len(images), 784, 1)))
+        return torch.from_numpy(images.reshape(len(images), 784, 1).copy())
 
     split = np.random.default_rng(SPLIT_SEED).permutation(len(train_x))
     validation = min(VALIDATION, len(train_x) // 6)  # tiny fixture files keep a proportional split
