@@ -169,3 +169,15 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_as_a_straight_run(tmp_pa
     straight = fit(load_config("copy-smoke", overrides), tmp_path / "straight", progress=False)
     results = json.loads((run / "results.json").read_text())
     assert results["test_metric"] == straight.results["test_metric"]
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path, capsys, monkeypatch):
+    import hadamrnn.train.loop as loop
+
+    fit(_config("optim.epochs=1"), tmp_path / "quiet", progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("\n") == 0  # 6 steps in well under 30 s: nothing to report
+    monkeypatch.setattr(loop, "PLAIN_PROGRESS_SECONDS", 0.0)
+    fit(_config("optim.epochs=1"), tmp_path / "chatty", progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.count("step ") == 6 and "epoch 1/1: step 6/6, loss" in err
