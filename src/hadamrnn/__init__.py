@@ -6,7 +6,7 @@ in PyTorch.
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "sylvester": "hadamard", "fwht": "hadamard",
