@@ -99,6 +99,5 @@ def refuse_pickles(path: Path) -> None:
     """The error for a checkpoint in the pickle format of hadamrnn 0.1 (never unpickled)."""
     raise CheckpointError(
         f"{path} is a pickled checkpoint (hadamrnn 0.1 wrote torch.save pickles). Loading a pickle can run "
-        f"arbitrary code from the file, so hadamrnn does not read it. Retrain the run with this version "
-        f"(checkpoints are now {CHECKPOINT_SUFFIX} files), or, only for a file you made yourself, convert it "
-        f"with hadamrnn 0.1.")
+        f"arbitrary code from the file, so hadamrnn does not read it: retrain the run with hadamrnn >= 0.2, "
+        f"whose checkpoints are {CHECKPOINT_SUFFIX} files (tensors and JSON only).")
