@@ -4,7 +4,7 @@ One file, written atomically (a crash or kill mid-write leaves the previous file
 tensors (model and optimizer state, RNG state) are safetensors entries; the rest of the payload
 (config, counters, optimizer hyper-parameters, scheduler state) is JSON in the file's metadata,
 where each tensor stands as ``{"__tensor__": name}``. Reading parses JSON and raw arrays only:
-nothing in the file is ever executed, unlike a pickle (``torch.load(weights_only=False)``), which
+nothing in the file is ever executed, unlike a pickle (what ``torch.save`` writes), which
 hadamrnn therefore refuses to read.
 """
 
