@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hadamrnn", description="Binary / sparse-ternary orthogonal RNNs.")
     parser.add_argument("--version", action="version", version=f"hadamrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    data_help = "data directory (default: $HADAMRNN_DATA, else ./data)"
+    data_help = ("data directory (default: for a trained run, the one it was trained on; else $HADAMRNN_DATA, "
+                 "else ./data)")
 
     train = commands.add_parser("train", help="train a model from a YAML config")
     train.add_argument("config", nargs="?",

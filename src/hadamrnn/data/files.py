@@ -31,8 +31,8 @@ class DataFile:
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``explicit``, else ``$HADAMRNN_DATA``, else ``./data``."""
-    return Path(explicit or os.environ.get("HADAMRNN_DATA") or "data")
+    """The data directory: ``explicit``, else ``$HADAMRNN_DATA``, else ``./data`` (``~`` expanded)."""
+    return Path(explicit or os.environ.get("HADAMRNN_DATA") or "data").expanduser()
 
 
 def _describe(files: list[DataFile], root: Path) -> str:

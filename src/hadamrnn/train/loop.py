@@ -240,11 +240,16 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     started = time.perf_counter() - state["seconds"]
     last_save = time.perf_counter()
 
-    def stopped(reason: str) -> RunResult:
+    def stop_reason() -> str | None:
+        if stop.requested:
+            return "interrupted"
+        return "stopped" if stop_after_steps is not None and state["global_step"] >= stop_after_steps else None
+
+    def stopped() -> RunResult:
         if state["batch"] > 0:  # mid-epoch; an epoch's end has written its checkpoint already
             state["seconds"] = time.perf_counter() - started
             save_checkpoint(last_path, payload())
-        return RunResult(False, None, run_dir, reason, state["epoch"], state["batch"], batches)
+        return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
     if progress:
         print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C stops "
@@ -271,10 +276,9 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                                    info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
                                    "lr": f"{scheduler.get_last_lr()[0]:.2e}",
                                    "flips": model.recurrence.flips(model.latent)})
-                asked = stop.requested or (stop_after_steps is not None and state["global_step"] >= stop_after_steps)
-                if asked and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
+                if stop_reason() and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
                     bar.close()
-                    return stopped("interrupted" if stop.requested else "stopped")
+                    return stopped()
                 if time.perf_counter() - last_save >= opt.checkpoint_minutes * 60 and state["batch"] < batches:
                     state["seconds"] = time.perf_counter() - started
                     save_checkpoint(last_path, payload())
@@ -301,9 +305,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
             state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
             save_checkpoint(last_path, payload())
             last_save = time.perf_counter()
-            if epoch + 1 < opt.epochs and (stop.requested or (stop_after_steps is not None
-                                                              and state["global_step"] >= stop_after_steps)):
-                return stopped("interrupted" if stop.requested else "stopped")
+            if epoch + 1 < opt.epochs and stop_reason():
+                return stopped()
 
     last_test = evaluate(model, splits.test, info, batch_size, device)
     best_model = load_trained(best_path, device)[0]
