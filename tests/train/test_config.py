@@ -24,9 +24,9 @@ def test_yaml_and_overrides(tmp_path):
     ("data: {batch_size: 1.5}\n", [], "data.batch_size: expected int"),
     ("training: {}\n", [], "unknown section"),
     ("data: [1, 2]\n", [], "expected a mapping"),
-    ("", ["optim.lr"], "expected section.key=value"),
-    ("", ["optimizer.lr=1"], "unknown section 'optimizer'"),
-    ("", ["model.hidden=3"], "unknown key model.hidden"),
+    ("{}\n", ["optim.lr"], "expected section.key=value"),
+    ("{}\n", ["optimizer.lr=1"], "unknown section 'optimizer'"),
+    ("{}\n", ["model.hidden=3"], "unknown key model.hidden"),
     ("data: {name: copy\n", [], "not valid YAML"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, overrides, message):
@@ -46,3 +46,62 @@ def test_every_shipped_config_loads():
     assert len(configs) >= 4
     for path in configs:
         load_config(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: {batch_size: 0}\n", r"data.batch_size: 0 is out of range; allowed: >= 1 and <= 1000000"),
+    ("data: {batch_size: -5}\n", r"data.batch_size: -5 is out of range"),
+    ("optim: {max_steps_per_epoch: 0}\n", r"optim.max_steps_per_epoch: 0 is out of range"),
+    ("optim: {device: tpu9}\n", r"optim.device: 'tpu9' is not a device; use cpu, cuda or cuda:N"),
+    ("model: {hidden_size: 1073741824}\n", r"model.hidden_size: 1073741824 is out of range; allowed: >= 1 and <= 65536"),
+    ("model: {hidden_size: 100}\n", r"model.hidden_size: 100 is not a power of two; nearest: 64 or 128"),
+    ("model: {hidden_size: 64, block_size: 128}\n", r"model.block_size: 128 exceeds model.hidden_size 64"),
+    ("model: {engine: warp}\n", r"model.engine: 'warp' is not one of"),
+    ("data: {name: mnist}\n", r"data.name: 'mnist' is not one of .*'smnist'"),
+    ("optim: {lr: .inf}\n", r"optim.lr: inf is not a finite number; allowed: > 0.0 and <= 10.0"),
+    ("optim: {gamma: .nan}\n", r"optim.gamma: nan is not a finite number"),
+    ("optim: {latent_lr: -1}\n", r"optim.latent_lr: -1.0 is out of range; allowed: >= 0.0"),
+    ("optim: {epochs: 0}\n", r"optim.epochs: 0 is out of range; allowed: >= 1"),
+    ("data: {seed: -1}\n", r"data.seed: -1 is out of range; allowed: >= 0 and <= 4294967295"),
+    (f"optim: {{seed: {2**64}}}\n", r"optim.seed: 18446744073709551616 is out of range"),
+    ("optim: {checkpoint_minutes: -1}\n", r"optim.checkpoint_minutes: -1.0 is out of range"),
+    ("[1, 2]\n", r"a config is a mapping with sections \['data', 'model', 'optim'\], got a list"),
+    ("3\n", r"a config is a mapping .* got a int"),
+    ("", r"is empty; a config needs at least a data section"),
+    ("# only a comment\n", r"is empty"),
+])
+def test_hostile_values_name_key_value_and_range(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, text))
+
+
+def test_a_yaml_alias_bomb_gives_a_short_error_at_once(tmp_path):
+    import time
+
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghi":
+        previous = chr(ord(level) - 1)
+        lines.append(f"{level}: &{level} [{', '.join(['*' + previous] * 10)}]")
+    text = "\n".join(lines) + "\nmodel: {hidden_size: *i}\n"  # 10^9 leaves if expanded
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, text))
+    assert time.perf_counter() - started < 5
+    assert len(str(error.value)) < 500
+
+
+def test_every_error_is_a_config_error_not_a_traceback(tmp_path):
+    """Every field set to values of every kind: each either loads or raises ConfigError."""
+    from hadamrnn.train.config import _SECTIONS
+
+    values = [None, 0, -1, 1, 3, 2**70, 0.5, -0.0, float("inf"), float("nan"), "", "x" * 10_000, [1], {"a": 1}, True]
+    for section, cls in _SECTIONS.items():
+        for field in cls.__dataclass_fields__:
+            for value in values:
+                try:
+                    from hadamrnn.train.config import from_dict
+
+                    from_dict({"data": {"name": "copy"}, section: {field: value}} if section != "data"
+                              else {"data": {"name": "copy", field: value} if field != "name" else {field: value}})
+                except ConfigError as error:
+                    assert len(str(error)) < 1000

@@ -181,3 +181,26 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path, capsys, monkeypatch):
     fit(_config("optim.epochs=1"), tmp_path / "chatty", progress=True)
     err = capsys.readouterr().err
     assert "\r" not in err and err.count("step ") == 6 and "epoch 1/1: step 6/6, loss" in err
+
+
+def test_a_configuration_too_big_for_the_machine_is_refused_before_allocating(tmp_path):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ValueError, match=r"needs at least ~\d+.*GiB to train .* reduce data.batch_size"):
+        fit(_config("data.length=1000000", "data.batch_size=100000", "model.hidden_size=1024"), tmp_path / "big",
+            progress=False)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing big was touched
+    assert not (tmp_path / "big").exists()
+
+
+def test_the_memory_estimate_against_hand_arithmetic():
+    from hadamrnn.data import load_data
+    from hadamrnn.train import training_bytes
+
+    info = load_data("copy", length=24, train_samples=8).info  # d = 10, C = 9, read-out at every step
+    parameters = 16 * 10 + 2 * 16 + 9 * 16 + 9  # U, b and latent, V, c
+    per_step = 4 * 10 + 16 + 8 * 9  # inputs, relu pattern, logits and their gradient
+    assert training_bytes(_config(), info, 24) == 16 * parameters + 16 * 16 + 16 * 24 * per_step
+    assert training_bytes(_config("model.engine=loop"), info, 24) == (16 * parameters + 16 * 16
+                                                                     + 16 * 24 * (per_step + 12 * 16))

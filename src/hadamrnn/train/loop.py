@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -33,7 +34,7 @@ from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
 
 __all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
-           "checkpoint_path"]
+           "checkpoint_path", "training_bytes"]
 
 # Off a terminal (CI, nohup, a pipe), progress is one plain line this often instead of a redrawn bar.
 PLAIN_PROGRESS_SECONDS = 30.0
@@ -135,6 +136,31 @@ def _device(name: str) -> str:
     return name
 
 
+def training_bytes(config: ExperimentConfig, info: TaskInfo, steps: int) -> int:
+    """A rough lower estimate of the memory (bytes) one training step needs, from the configuration:
+    float32 parameters with their gradient and two Adam moments, the ``n × n`` int8 Hadamard basis,
+    a batch of inputs and, many-to-many, the relu pattern and logits of every step; the step loop
+    (``engine: loop``) also keeps ~3 float32 states per step for autograd."""
+    m, batch = config.model, config.data.batch_size
+    n, classes = m.hidden_size, info.output_size
+    d = (m.embedding_dim or 1) if info.vocab_size is not None else (info.input_size or 1)
+    parameters = n * d + 2 * n + classes * n + classes + (info.vocab_size or 0) * d
+    per_step = 4 * d + (n + 8 * classes if info.readout == "all" else 0) + (12 * n if m.engine == "loop" else 0)
+    return 16 * parameters + n * n + batch * steps * per_step
+
+
+def _check_memory(config: ExperimentConfig, info: TaskInfo, train) -> None:
+    """Refuse, before allocating anything big, a configuration whose estimate exceeds 80% of the memory."""
+    steps = getattr(train, "length", None) or int(train.batch(torch.arange(1))[0].shape[1])
+    needed = training_bytes(config, info, steps)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > 0.8 * physical:
+        raise ValueError(f"this configuration needs at least ~{needed / 2**30:.1f} GiB to train (estimated from "
+                         f"model.hidden_size={config.model.hidden_size}, data.batch_size={config.data.batch_size}, "
+                         f"{steps} steps per sequence), more than 80% of this machine's {physical / 2**30:.1f} GiB; "
+                         f"reduce data.batch_size, model.hidden_size or the sequence length")
+
+
 class _Progress:
     """tqdm's bar on a terminal; elsewhere one plain line every ``PLAIN_PROGRESS_SECONDS``."""
 
@@ -207,6 +233,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     opt, device = config.optim, _device(config.optim.device)
     splits = load_splits(config, download=download)
     info = splits.info
+    _check_memory(config, info, splits.train)
     torch.manual_seed(opt.seed)
     model = build_model(config, info).to(device)
     # Only now that the config, the data and the model are known good does the run directory get written.
