@@ -325,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"hadamrnn {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside the training loop, which handles its own (start-up, eval, export)
+        print(f"\nhadamrnn {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

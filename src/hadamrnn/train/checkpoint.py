@@ -20,7 +20,8 @@ from safetensors.torch import save as save_tensors
 
 from ..atomic import atomic_write_bytes
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_SUFFIX", "refuse_pickles"]
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_SUFFIX", "refuse_pickles",
+           "remove_stale_temporaries"]
 
 FORMAT_VERSION = 2  # 1: torch.save pickles (hadamrnn 0.1), no longer read
 CHECKPOINT_SUFFIX = ".safetensors"
@@ -67,7 +68,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, save_tensors(tensors, metadata={_KEY: json.dumps(data)}))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The payload of the checkpoint at ``path``; a :class:`CheckpointError` if it lacks a ``required`` key."""
     path = Path(path)
     if not path.is_file():
         if path.suffix == CHECKPOINT_SUFFIX and path.with_suffix(".pt").is_file():
@@ -90,9 +92,22 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} has format version {data['format_version']}; this hadamrnn reads up to "
                               f"{FORMAT_VERSION}. Upgrade hadamrnn.")
     try:
-        return _join(data, tensors)
+        payload = _join(data, tensors)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: inconsistent checkpoint ({type(error).__name__}: {error})") from None
+    missing = [key for key in required if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path} lacks {missing}: it is incomplete or was not written by hadamrnn train")
+    return payload
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files a kill mid-write leaves in ``folder`` (``.NAME.*.tmp``, see
+    :func:`hadamrnn.atomic.atomic_write_bytes`); returns them."""
+    stale = sorted(Path(folder).glob(".*.tmp")) if Path(folder).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def refuse_pickles(path: Path) -> None:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
 from ..model import HadamRNN, HadamRNNConfig
 from ..atomic import atomic_write_bytes
-from .checkpoint import CHECKPOINT_SUFFIX, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
 
@@ -223,7 +223,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
     checkpoint = None
     if resume:
-        checkpoint = load_checkpoint(last_path)
+        checkpoint = load_checkpoint(last_path, required=("config", "model", "optimizer", "scheduler", "rng", "state"))
         config = from_dict(checkpoint["config"])
     elif last_path.exists() or last_path.with_suffix(".pt").exists():
         raise ValueError(f"{run_dir} already holds a run (checkpoints/last); pass --resume to continue it "
@@ -238,6 +238,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     model = build_model(config, info).to(device)
     # Only now that the config, the data and the model are known good does the run directory get written.
     run_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        remove_stale_temporaries(folder)
     atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
     latent = model.latent
     others = [p for p in model.parameters() if p is not latent]
@@ -351,9 +353,12 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[HadamRNN, Exper
     path = Path(path)
     if path.is_dir():
         path = checkpoint_path(path, "best")
-    checkpoint = load_checkpoint(path)
+    checkpoint = load_checkpoint(path, required=("config", "model", "info"))
     config = from_dict(checkpoint["config"])
-    info = TaskInfo(**checkpoint["info"])
-    model = build_model(config, info)
-    model.load_state_dict(checkpoint["model"])
+    try:
+        info = TaskInfo(**checkpoint["info"])
+        model = build_model(config, info)
+        model.load_state_dict(checkpoint["model"])
+    except (TypeError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{path}: its model does not match its configuration ({error})") from None
     return model.to(device), config, info

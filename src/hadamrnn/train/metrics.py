@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
@@ -17,14 +18,30 @@ class MetricsLog:
     def __init__(self, run_dir: Path) -> None:
         self.jsonl, self.csv, self.png = run_dir / "metrics.jsonl", run_dir / "metrics.csv", run_dir / "curves.png"
 
-    def records(self) -> list[dict]:
+    def records(self, repair: bool = False) -> list[dict]:
+        """The records of ``metrics.jsonl``. A kill while appending can leave a torn last line: with
+        ``repair`` it is dropped (and said); any other unreadable line is an error naming the file."""
         if not self.jsonl.is_file():
             return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.jsonl.read_text(errors="replace").splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                    raise ValueError("not a record with an epoch")
+            except ValueError as error:
+                if repair and number == len(lines):
+                    print(f"{self.jsonl}: dropped an incomplete last line (written when the run was killed)",
+                          file=sys.stderr)
+                    break
+                raise ValueError(f"{self.jsonl}, line {number}: unreadable ({error}); remove or fix that line") from None
+            records.append(record)
+        return records
 
     def truncate(self, epochs: int) -> None:
         """Keep the records of the first ``epochs`` epochs (a resumed run rewrites what came after)."""
-        kept = [r for r in self.records() if r["epoch"] <= epochs]
+        kept = [r for r in self.records(repair=True) if r["epoch"] <= epochs]
         atomic_write_bytes(self.jsonl, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def append(self, record: dict) -> None:
