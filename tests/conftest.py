@@ -16,6 +16,14 @@ def _seed():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fixture_files_are_not_the_published_ones(monkeypatch, tmp_path_factory):
+    """Tests build small data files in the publishers' formats; their checksums differ from the
+    published ones, so checksum verification is off unless a test turns it on (tests/data/test_files.py)."""
+    monkeypatch.setenv("HADAMRNN_UNVERIFIED_DATA", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def real_data():
     """``real_data("mnist", ...)``: the real data directory ($HADAMRNN_DATA, else ../shared/data)

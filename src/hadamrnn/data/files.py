@@ -3,12 +3,14 @@
 The data directory is, in order: the ``data_dir`` argument (``--data-dir``), the ``HADAMRNN_DATA``
 environment variable, ``./data``. Files keep the publishers' names and folders, e.g.
 ``<data dir>/mnist/train-images-idx3-ubyte.gz``. SHA-256 sums are those of the published files;
-they verify downloads and are printed when a file is missing or cannot be parsed.
+they verify every file on first use (and downloads), and are printed when a file is missing or
+cannot be parsed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -16,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DataFile", "DataError", "data_dir", "require", "download", "damaged"]
+__all__ = ["DataFile", "DataError", "data_dir", "require", "download", "damaged", "verify", "UNVERIFIED"]
 
 
 class DataError(FileNotFoundError):
@@ -46,14 +48,56 @@ def _describe(files: list[DataFile], root: Path) -> str:
 
 
 def require(name: str, files: list[DataFile], root: Path) -> list[Path]:
-    """Paths of ``files`` under ``root``; a :class:`DataError` listing every expected file if any is missing."""
+    """Paths of ``files`` under ``root``, each verified against its published SHA-256 (see :func:`verify`);
+    a :class:`DataError` listing every expected file if any is missing."""
     missing = [f for f in files if not (root / f.path).is_file()]
     if missing:
         raise DataError(
             f"{name}: missing {len(missing)} of {len(files)} file(s) in data directory {root.resolve()}.\n"
             f"Expected (as distributed by the publisher):\n{_describe(files, root)}\n"
             f"Point --data-dir (or HADAMRNN_DATA) at the folder holding them, or pass --download.")
+    for f in files:
+        verify(name, f, root)
     return [root / f.path for f in files]
+
+
+UNVERIFIED = "HADAMRNN_UNVERIFIED_DATA"  # set to 1 to use files that differ from the published ones
+
+
+def _verified_record() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hadamrnn" / "verified.json"
+
+
+def verify(name: str, f: DataFile, root: Path) -> None:
+    """Check a file against its published SHA-256 on first use; a verified file is remembered by its
+    path, size and modification time, so later loads do not hash it again. A mismatch is a
+    :class:`DataError`; ``HADAMRNN_UNVERIFIED_DATA=1`` accepts local variants knowingly."""
+    path = (root / f.path).resolve()
+    if f.sha256 is None or os.environ.get(UNVERIFIED) == "1":
+        return
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns]
+    record_path = _verified_record()
+    try:
+        record = json.loads(record_path.read_text())
+        if not isinstance(record, dict):
+            record = {}
+    except (OSError, ValueError):
+        record = {}
+    if record.get(str(path)) == stamp + [f.sha256]:
+        return
+    found = sha256(path)
+    if found != f.sha256:
+        raise DataError(f"{name}: {path} does not match its published SHA-256 (expected {f.sha256}, found {found}): "
+                        f"it is altered, truncated or another release. Download it again"
+                        f"{' from ' + f.url if f.url else ''}, or set {UNVERIFIED}=1 to use your local variant knowingly.")
+    record[str(path)] = stamp + [f.sha256]
+    try:
+        from ..atomic import atomic_write_bytes
+
+        atomic_write_bytes(record_path, json.dumps(record, indent=0).encode())
+    except OSError:
+        pass  # a read-only home: verify again next time
 
 
 def damaged(name: str, files: list[DataFile], root: Path, reason: str) -> DataError:

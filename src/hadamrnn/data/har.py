@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,8 +98,8 @@ def load_har(root: Path, classes: int) -> Splits:
     try:
         recordings, labels = _read_zip(path)
         x, activity, subject = windows_from_recordings(recordings, labels)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise damaged(name, FILES, root, str(error)) from error
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise damaged(name, FILES, root, f"{type(error).__name__}: {error}") from error
     y = activity - 1 if classes == 6 else (activity >= 4).astype(np.int64)
     test = np.isin(subject, list(TEST_SUBJECTS))
     val = np.isin(subject, list(VAL_SUBJECTS)) & ~test

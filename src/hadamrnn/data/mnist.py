@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,8 +58,8 @@ def load_mnist(root: Path, permuted: bool) -> Splits:
     paths = require(name, FILES, root)
     try:
         train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
-    except (OSError, EOFError, ValueError) as error:
-        raise damaged(name, FILES, root, str(error)) from error
+    except (OSError, EOFError, ValueError, zlib.error, struct.error) as error:
+        raise damaged(name, FILES, root, f"{type(error).__name__}: {error}") from error
     if train_x.shape[1:] != (28, 28) or len(train_x) != len(train_y) or len(test_x) != len(test_y):
         raise damaged(name, FILES, root, f"unexpected shapes {train_x.shape}, {train_y.shape}, {test_x.shape}, {test_y.shape}")
 

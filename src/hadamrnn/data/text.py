@@ -23,6 +23,8 @@ import hashlib
 import os
 import re
 import tarfile
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -122,14 +124,17 @@ def load_imdb(root: Path) -> Splits:
     cache = _cache_path(root)
     arrays = None
     if cache.is_file():
-        with np.load(cache) as stored:
-            if np.array_equal(stored["stamp"], stamp):
-                arrays = {k: stored[k] for k in stored.files}
+        try:
+            with np.load(cache, allow_pickle=False) as stored:
+                if np.array_equal(stored["stamp"], stamp):
+                    arrays = {k: stored[k] for k in stored.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            arrays = None  # a damaged cache of ours: tokenise again and rewrite it
     if arrays is None:
         try:
             arrays = _encode_imdb(_imdb_reviews(root))
-        except (OSError, EOFError, tarfile.TarError, UnicodeDecodeError) as error:
-            raise damaged("imdb", IMDB_FILES, root, str(error)) from error
+        except (OSError, EOFError, tarfile.TarError, UnicodeDecodeError, zlib.error) as error:
+            raise damaged("imdb", IMDB_FILES, root, f"{type(error).__name__}: {error}") from error
         if not len(arrays["x_train"]) or not len(arrays["x_test"]):
             raise damaged("imdb", IMDB_FILES, root, "no reviews found under aclImdb/{train,test}/{pos,neg}/")
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -146,15 +151,22 @@ def load_imdb(root: Path) -> Splits:
 
 
 def _read_tsv(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as stream:
-        return list(csv.DictReader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """Rows of a GLUE file; ``ValueError`` (with the file's name) when it is not UTF-8 TSV."""
+    try:
+        with open(path, encoding="utf-8", newline="") as stream:
+            return list(csv.DictReader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path.name}: not a UTF-8 tab-separated file ({error})") from None
 
 
 def glue_info(root: Path, task: str) -> TaskInfo:
     """The task description; reads only the vocabulary (its size is the embedding's)."""
     (vocab_path,) = require(task, [VOCAB_FILE], root)
-    with open(vocab_path, encoding="utf-8") as stream:
-        vocab_size = sum(1 for _ in stream)
+    try:
+        with open(vocab_path, encoding="utf-8") as stream:
+            vocab_size = sum(1 for _ in stream)
+    except UnicodeDecodeError as error:
+        raise damaged(task, [VOCAB_FILE], root, f"vocab.txt is not UTF-8 ({error})") from None
     return TaskInfo(task, num_classes=2, loss="bce", vocab_size=vocab_size)
 
 
@@ -174,8 +186,8 @@ def load_glue(root: Path, task: str) -> Splits:
         raise damaged(task, files, root, "[PAD] is not token 0 in vocab.txt")
 
     def encode(path: Path) -> ArrayDataset:
-        rows = _read_tsv(path)
         try:
+            rows = _read_tsv(path)
             if task == "sst2":
                 texts = [[row["sentence"]] for row in rows]
                 labels = [int(row["label"]) for row in rows]
