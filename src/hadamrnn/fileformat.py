@@ -66,6 +66,8 @@ def read_model_file(path: str | Path) -> tuple[dict, np.ndarray, bytes]:
     magic, version, header_length = _PREAMBLE.unpack_from(data)
     if version > VERSION:
         raise ModelFileError(f"{name}: format version {version} is newer than this hadamrnn reads ({VERSION}); upgrade")
+    if version < 1:
+        raise ModelFileError(f"{name}: format version {version} does not exist (versions start at 1)")
     if _PREAMBLE.size + header_length + 4 > len(data):
         raise ModelFileError(f"{name}: truncated ({len(data)} bytes; the header alone needs more)")
     (stored_crc,) = struct.unpack_from("<I", data, len(data) - 4)
@@ -74,11 +76,12 @@ def read_model_file(path: str | Path) -> tuple[dict, np.ndarray, bytes]:
     try:
         header = json.loads(data[_PREAMBLE.size:_PREAMBLE.size + header_length])
         payload = data[_PREAMBLE.size + header_length:-4]
-        bit_count = int(header["bit_count"])
+        bit_count, float_count = header["bit_count"], header["float_count"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (bit_count, float_count)):
+            raise ValueError("bit_count and float_count must be non-negative integers")
         stream_bytes = (bit_count + 7) // 8
-        float_count = int(header["float_count"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise ModelFileError(f"{name}: unreadable header ({error})") from error
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise ModelFileError(f"{name}: unreadable header ({type(error).__name__}: {str(error)[:200]})") from None
     if len(payload) != stream_bytes + 4 * float_count:
         raise ModelFileError(f"{name}: payload is {len(payload)} bytes, header announces "
                              f"{stream_bytes + 4 * float_count}")

@@ -96,14 +96,97 @@ class RuntimeModel:
         return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 else logits.argmax(-1)
 
 
+def _positive(value, what: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ModelFileError(f"{what} must be an integer in [1, {high}], got {str(value)[:40]}")
+    return value
+
+
+def expected_tensors(config) -> dict[str, tuple[list[int], str]]:
+    """``{name: (shape, encoding)}`` that a file of this (validated) configuration holds."""
+    n, d, classes = config["hidden_size"], config["input_size"], config["output_size"]
+    expected = {"W_signs": ([n], "sign-bits"), "b": ([n], "float32"), "c": ([classes], "float32")}
+    for name, shape, bits in (("U", [n, d], config["input_bits"]), ("V", [classes, n], config["output_bits"])):
+        expected[name] = (shape, "float32" if bits is None else f"int{bits}")
+        if bits is not None:
+            expected[f"{name}_scale"] = ([], "float32")
+    if config["vocab_size"] is not None:
+        expected["embedding"] = ([config["vocab_size"], d], "float32")
+    return expected
+
+
+def _checked_config(header) -> dict:
+    """The header's configuration, every field checked (types, ranges, powers of two, known read-outs)."""
+    if not isinstance(header, dict) or header.get("format") != "hadamrnn":
+        raise ModelFileError("the header is not a hadamrnn model header")
+    config = header.get("config")
+    if not isinstance(config, dict):
+        raise ModelFileError("the header has no configuration mapping")
+    n = _positive(config.get("hidden_size"), "hidden_size", 2**16)
+    block = _positive(config.get("block_size"), "block_size", n)
+    if n & (n - 1) or block & (block - 1):
+        raise ModelFileError(f"hidden_size {n} and block_size {block} must be powers of two")
+    _positive(config.get("input_size"), "input_size", 2**16)
+    _positive(config.get("output_size"), "output_size", 2**16)
+    for key in ("input_bits", "output_bits"):
+        if config.get(key) is not None:
+            _positive(config[key], key, 16)
+            if config[key] < 2:
+                raise ModelFileError(f"{key} must be in [2, 16] or null, got {config[key]}")
+    if config.get("vocab_size") is not None:
+        _positive(config["vocab_size"], "vocab_size", 2**24)
+    if config.get("readout") not in ("last", "all"):
+        raise ModelFileError(f"readout must be 'last' or 'all', got {str(config.get('readout'))[:40]}")
+    return config
+
+
+def _checked_tensors(header, config) -> list[dict]:
+    """The tensor list, which must be exactly the configuration's tensors with their shapes, and whose
+    sizes must add up to the header's counts (so nothing is allocated beyond the file's own size)."""
+    tensors = header.get("tensors")
+    expected = expected_tensors(config)
+    if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+        raise ModelFileError("tensors must be a list of mappings")
+    names = [t.get("name") for t in tensors]
+    if sorted(map(str, names)) != sorted(expected):
+        raise ModelFileError(f"the file lists tensors {str(names)[:200]}; this configuration has {sorted(expected)}")
+    bits = floats = 0
+    for spec in tensors:
+        shape, encoding = expected[spec["name"]]
+        if spec.get("shape") != shape or spec.get("encoding") != encoding:
+            raise ModelFileError(f"tensor {spec['name']}: shape {str(spec.get('shape'))[:60]} and encoding "
+                                 f"{str(spec.get('encoding'))[:20]}; the configuration implies {shape} and {encoding}")
+        count = int(np.prod(shape, dtype=np.int64))
+        if encoding == "float32":
+            floats += count
+        else:
+            bits += count * (1 if encoding == "sign-bits" else int(encoding[3:]))
+    if (bits, floats) != (header["bit_count"], header["float_count"]):
+        raise ModelFileError(f"the tensors need {bits} bits and {floats} floats; the header announces "
+                             f"{header['bit_count']} and {header['float_count']}")
+    return tensors
+
+
 def load(path: str | Path) -> RuntimeModel:
+    """Read and validate a ``.hrnn`` file; only :class:`ModelFileError` escapes for a bad file."""
+    name = Path(path).name
     header, stream, float_bytes = read_model_file(path)
-    floats = np.frombuffer(float_bytes, dtype="<f4").astype(np.float64)
-    tensors, levels, bit_offset, float_offset = {}, {}, 0, 0
     try:
-        for spec in header["tensors"]:
-            shape, count = tuple(spec["shape"]), int(np.prod(spec["shape"], dtype=np.int64))
-            encoding = spec["encoding"]
+        config = _checked_config(header)
+        tensors_spec = _checked_tensors(header, config)
+        transform = header.get("input_transform")
+        transform = InputTransform.from_dict(transform) if transform is not None else None
+        if transform is not None and transform.kind == "features" and transform.channels != config["input_size"]:
+            raise ModelFileError(f"the input transform has {transform.channels} channels, the model "
+                                 f"{config['input_size']} inputs")
+        if transform is not None and (transform.kind == "tokens") != (config["vocab_size"] is not None):
+            raise ModelFileError("the input transform's kind does not match the model's inputs")
+        floats = np.frombuffer(float_bytes, dtype="<f4").astype(np.float64)
+        if not np.isfinite(floats).all():
+            raise ModelFileError("the file holds non-finite weights (NaN or infinity)")
+        tensors, levels, bit_offset, float_offset = {}, {}, 0, 0
+        for spec in tensors_spec:
+            shape, count, encoding = tuple(spec["shape"]), int(np.prod(spec["shape"], dtype=np.int64)), spec["encoding"]
             if encoding == "float32":
                 tensors[spec["name"]] = floats[float_offset:float_offset + count].reshape(shape)
                 float_offset += count
@@ -111,29 +194,20 @@ def load(path: str | Path) -> RuntimeModel:
                 bits = unpack_bits(stream[bit_offset:], count, 1, signed=False)
                 tensors[spec["name"]] = np.where(bits == 1, -1.0, 1.0).reshape(shape)
                 bit_offset += count
-            elif encoding.startswith("int"):
+            else:
                 width = int(encoding[3:])
                 tensors[spec["name"]] = unpack_bits(stream[bit_offset:], count, width, signed=True).reshape(shape)
                 bit_offset += count * width
-            else:
-                raise ModelFileError(f"{Path(path).name}: unknown tensor encoding {encoding!r}")
-        if bit_offset != len(stream) or float_offset != len(floats):
-            raise ModelFileError(f"{Path(path).name}: the tensors listed do not fill the payload")
-        for name in ("U", "V"):
-            if f"{name}_scale" in tensors:
-                scale = float(tensors[f"{name}_scale"].reshape(()))
-                levels[name] = (tensors[name], scale)
-                tensors[name] = tensors[name] * scale
-        config = header["config"]
-        transform = header.get("input_transform")
-        transform = InputTransform.from_dict(transform) if transform is not None else None
-        model = RuntimeModel(config, tensors["W_signs"], tensors["U"], tensors["b"], tensors["V"], tensors["c"],
-                             tensors.get("embedding"), levels, transform)
-        n = int(config["hidden_size"])
-        if model.signs.shape != (n,) or model.U.shape[0] != n or model.V.shape[1] != n or n % model.block:
-            raise ModelFileError(f"{Path(path).name}: tensor shapes disagree with the configuration")
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, ModelFileError):
-            raise
-        raise ModelFileError(f"{Path(path).name}: inconsistent header ({error})") from error
-    return model
+        for matrix in ("U", "V"):
+            if f"{matrix}_scale" in tensors:
+                scale = float(tensors[f"{matrix}_scale"].reshape(()))
+                if not scale > 0:
+                    raise ModelFileError(f"{matrix}_scale must be positive, got {scale}")
+                levels[matrix] = (tensors[matrix], scale)
+                tensors[matrix] = tensors[matrix] * scale
+        return RuntimeModel(config, tensors["W_signs"], tensors["U"], tensors["b"], tensors["V"], tensors["c"],
+                            tensors.get("embedding"), levels, transform)
+    except ModelFileError as error:
+        raise ModelFileError(f"{name}: {error}") from None
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as error:
+        raise ModelFileError(f"{name}: inconsistent header ({type(error).__name__}: {str(error)[:200]})") from None
