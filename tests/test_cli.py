@@ -63,3 +63,13 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+
+
+def test_calibration_samples_must_be_positive(tmp_path, capsys):
+    import pytest
+
+    for bad in ("-5", "0", "many"):
+        with pytest.raises(SystemExit) as exit:
+            main(["export", str(tmp_path), "--target", "c", "-o", str(tmp_path / "c"), "--calibration-samples", bad])
+        assert exit.value.code == 2
+        assert "expected a positive whole number" in capsys.readouterr().err

@@ -124,4 +124,4 @@ def test_cli_export_and_predict_agree_across_runtimes(tmp_path, capsys):
         assert np.allclose(np.array(a[1:], float), np.array(b[1:], float), rtol=1e-4, atol=1e-5)
     (tmp_path / "bad.txt").write_text("1 2 3\n")
     assert main(["predict", str(tmp_path / "m.hrnn"), str(tmp_path / "bad.txt")]) == 2
-    assert "not a multiple of d = 10" in capsys.readouterr().err
+    assert "not a multiple of 10" in capsys.readouterr().err

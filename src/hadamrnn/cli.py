@@ -136,6 +136,9 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_WORD = 63
+
+
 def _read_lines(path: str, tokens: bool):
     """One 1-D array per non-empty line: token ids (int64) or numbers (float64)."""
     import numpy as np
@@ -145,10 +148,26 @@ def _read_lines(path: str, tokens: bool):
         for number, line in enumerate(stream, 1):
             if not line.strip():
                 continue
+            words = line.split()
+            longest = max(words, key=len)
+            if len(longest) > MAX_WORD:  # the generated C reads words of at most this length
+                raise ValueError(f"line {number}: a value longer than {MAX_WORD} characters")
             try:
-                yield number, np.array(line.split(), dtype=np.int64 if tokens else np.float64)
-            except ValueError as error:
-                raise ValueError(f"line {number}: {error}") from None
+                values = np.array(words, dtype=np.int64 if tokens else np.float64)
+            except (ValueError, OverflowError):
+                bad = next(word for word in words if not _parses(word, tokens))
+                raise ValueError(f"line {number}: {'bad token id' if tokens else 'not a number:'} '{bad}'") from None
+            if not tokens and not np.isfinite(values).all():
+                raise ValueError(f"line {number}: not a finite number: '{words[int(np.argmin(np.isfinite(values)))]}'")
+            yield number, values
+
+
+def _parses(word: str, tokens: bool) -> bool:
+    try:
+        int(word) if tokens else float(word)
+        return True
+    except ValueError:
+        return False
 
 
 def _model_inputs(values, transform, tokens: bool, features: int, number: int):
@@ -156,7 +175,7 @@ def _model_inputs(values, transform, tokens: bool, features: int, number: int):
     if tokens:
         return transform.tokens([values]) if transform is not None else values[None]
     if values.size % features:
-        raise ValueError(f"line {number}: {values.size} numbers is not a multiple of d = {features}")
+        raise ValueError(f"line {number}: the number of values is not a multiple of {features}")
     raw = values.reshape(1, -1, features)
     try:
         return transform.features(raw) if transform is not None else raw
@@ -240,6 +259,16 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -289,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
     export.add_argument("--target", choices=["file", "c"], default="file")
     export.add_argument("--bits", type=int, default=16, help="C target: bits of inputs and hidden states")
-    export.add_argument("--calibration-samples", type=int, default=512,
+    export.add_argument("--calibration-samples", type=_positive_int, default=512,
                         help="C target: training sequences used to choose the fixed-point scales")
     export.add_argument("--data-dir", help=data_help)
     export.set_defaults(run=_export)
@@ -307,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
     bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "all"], default="all")
     bench.add_argument("--engine", default="auto", help="engine to compare with the loop (default: auto)")
-    bench.add_argument("--repeats", type=int, default=5, help="timed steps per engine (median reported)")
+    bench.add_argument("--repeats", type=_positive_int, default=5, help="timed steps per engine (median reported)")
     bench.add_argument("--json", action="store_true", help="one JSON object per configuration")
     bench.set_defaults(run=_bench)
     return parser

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write_bytes
+from .fileformat import ModelFileError
 from .integer import INV_SQRT2, SQRT2_BITS, IntegerModel
 from .preprocess import InputTransform
 
@@ -55,6 +57,17 @@ def save_integer_model(model: IntegerModel, path: str | Path) -> None:
 
 
 def load_integer_model(path: str | Path) -> IntegerModel:
+    """The integer model saved beside generated C; a ``ModelFileError`` when the file is not one."""
+    try:
+        return _load_integer_model(path)
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(f"{Path(path).name}: not an integer model written by hadamrnn export --target c "
+                             f"({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def _load_integer_model(path: str | Path) -> IntegerModel:
     with np.load(path, allow_pickle=False) as stored:
         values = {k: stored[k] for k in stored.files}
     scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift"}
@@ -333,7 +346,11 @@ int main(void) {
     while (1) {
         ch = getchar();
         if (ch != EOF && !isspace(ch)) {
-            if (length < (int)sizeof(word) - 1) word[length++] = (char)ch;
+            if (length == (int)sizeof(word) - 1) {
+                fprintf(stderr, "line %d: a value longer than %d characters\n", line, (int)sizeof(word) - 1);
+                return 1;
+            }
+            word[length++] = (char)ch;
             continue;
         }
         if (length > 0) {
@@ -357,6 +374,10 @@ int main(void) {
                 double value = strtod(word, &end);
                 if (*end != '\0') {
                     fprintf(stderr, "line %d: not a number: '%s'\n", line, word);
+                    return 1;
+                }
+                if (!(value - value == 0.0)) { /* NaN and infinities; casting them to an integer is undefined */
+                    fprintf(stderr, "line %d: not a finite number: '%s'\n", line, word);
                     return 1;
                 }
                 x[filled] = quantize(transformed(value, filled));

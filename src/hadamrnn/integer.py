@@ -81,6 +81,8 @@ class IntegerModel:
         x = np.asarray(x)
         if self.embedding is not None:
             return x.astype(np.int64)
+        if not np.isfinite(x).all():
+            raise ValueError("inputs must be finite numbers (NaN or infinity has no integer value)")
         low, high = self.limits
         return np.clip(np.floor(x.astype(np.float64) * 2.0 ** self.fx + 0.5), low, high).astype(np.int64)
 
