@@ -59,3 +59,26 @@ def test_unknown_dataset_and_option():
         load_data("cifar")
     with pytest.raises(ValueError, match="takes no option"):
         load_data("smnist", length=3)
+
+
+def test_corrupted_archives_and_non_finite_inputs_are_named(tmp_path):
+    import random
+
+    path = tmp_path / "d.npz"
+    good = dict(x_train=np.zeros((4, 5, 2), np.float32), y_train=np.zeros(4, int), x_test=np.zeros((2, 5, 2), np.float32),
+                y_test=np.zeros(2, int))
+    np.savez(path, **good)
+    original = path.read_bytes()
+    rng = random.Random(1)
+    for _ in range(100):
+        data = bytearray(original)
+        data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data[:rng.randrange(len(data))] if rng.random() < 0.3 else data))
+        try:
+            load_data("npz", path=str(path))
+        except ValueError as error:
+            assert "d.npz" in str(error)
+    good["x_test"][0, 0, 0] = np.nan
+    np.savez(path, **good)
+    with pytest.raises(ValueError, match="x_test holds NaN or infinite values"):
+        load_data("npz", path=str(path))

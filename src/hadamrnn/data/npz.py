@@ -8,6 +8,8 @@ Keys: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally ``x_val``,
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +35,8 @@ def load_npz(path: str | Path | None) -> Splits:
                                 f"[, x_val, y_val])")
     try:
         archive = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as error:
-        raise _fail(path, f"not a readable .npz archive ({error})") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise _fail(path, f"not a readable .npz archive ({type(error).__name__}: {error})") from None
     required = ["x_train", "y_train", "x_test", "y_test"]
     missing = [k for k in required if k not in archive]
     if missing:
@@ -54,6 +56,8 @@ def load_npz(path: str | Path | None) -> Splits:
             raise _fail(path, f"x_{split} has shape {x.shape}; expected (N, T) token ids or (N, T, d) floats")
         if not tokens and not np.issubdtype(x.dtype, np.floating):
             raise _fail(path, f"x_{split} has dtype {x.dtype}; expected floats or integer token ids")
+        if not tokens and not np.isfinite(x).all():
+            raise _fail(path, f"x_{split} holds NaN or infinite values")
         if not np.issubdtype(y.dtype, np.integer):
             raise _fail(path, f"y_{split} has dtype {y.dtype}; labels must be integer class ids")
         if y.shape[0] != x.shape[0]:
