@@ -14,7 +14,7 @@ _EXPORTS = {
     "FullPrecision": "quantize", "get_quantizer": "quantize", "sign": "quantize",
     "SignedHadamard": "recurrent", "hadamard_orthogonal": "recurrent",
     "QuantizedLinear": "layers",
-    "HadamRNNConfig": "model", "HadamRNN": "model",
+    "HadamRNNConfig": "models.hadamrnn", "HadamRNN": "models.hadamrnn",
     "model_size_bits": "size", "size_summary": "size",
 }
 

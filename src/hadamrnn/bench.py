@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import HadamRNN, HadamRNNConfig
+from .models.hadamrnn import HadamRNN, HadamRNNConfig
 
 __all__ = ["BENCH_CONFIGS", "benchmark", "main"]
 

@@ -112,6 +112,9 @@ def _export(args: argparse.Namespace) -> int:
     from .train import load_trained
 
     model, config, info = load_trained(args.source)
+    if config.model.name != "hadamrnn":
+        raise ValueError(f"export writes HadamRNN models (binary W as sign bits, integer C); {args.source} holds a "
+                         f"{config.model.name!r} model, which trains and evaluates here but is not exported")
     if args.target == "file":
         size = export_model(model, args.output, info.transform)
         print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")

@@ -39,7 +39,8 @@ from . import native
 from .hadamard import fwht
 from .recurrent import SignedHadamard
 
-__all__ = ["ENGINES", "recur", "choose_engine", "loop", "fused", "kernel", "signed_hadamard_recurrence"]
+__all__ = ["ENGINES", "recur", "choose_engine", "loop", "fused", "kernel", "signed_hadamard_recurrence",
+           "dense_recurrence"]
 
 Readout = Literal["last", "all"]
 Head = tuple[Tensor, Tensor]
@@ -329,3 +330,36 @@ def recur(engine: str, recurrence: SignedHadamard, latent: Tensor, inputs: Tenso
     except KeyError:
         raise ValueError(f"unknown engine {engine!r}; choose one of {list(ENGINE_NAMES)}") from None
     return run(recurrence, latent, inputs, U, b, readout, embedding, head)
+
+
+def dense_recurrence(W: Tensor, inputs: Tensor, U: Tensor, b: Tensor, last_only: bool, engine: str = "auto") -> Tensor:
+    """``h_t = W h_{t-1} + U x_t + b`` (``h_0 = 0``) for a dense ``W`` (n, n) of any structure (the
+    orthogonal baselines), on float inputs ``(B, T, d)``; every state ``(B, T, n)``, or the last ``(B, n)``.
+
+    ``loop``: the step-by-step oracle. ``kernel`` (last state only): as for HadamRNN,
+    ``h_T = Σ_k W^k [U | b] [x_{T-1-k}; 1]``; the taps ``W^k [U | b]`` cost ``T`` products of
+    ``W`` with ``d + 1`` columns instead of ``B``, independent of the batch. ``auto``: ``kernel``
+    when ``last_only`` and ``d + 1 < B``, else ``loop``. Differentiable by autograd in all arguments.
+    """
+    batch, steps, features = inputs.shape
+    if engine == "auto":
+        engine = "kernel" if last_only and features + 1 < batch else "loop"
+    if engine == "kernel":
+        if not last_only:
+            raise ValueError("the kernel form computes only the last state; use engine 'loop' or 'auto'")
+        tap = torch.cat([U, b[:, None]], dim=1)  # (n, d+1)
+        taps = [tap]
+        for _ in range(steps - 1):
+            tap = W @ tap
+            taps.append(tap)
+        taps = torch.stack(taps)  # taps[k] = W^k [U | b], (T, n, d+1)
+        reversed_inputs = torch.cat([inputs, inputs.new_ones(batch, steps, 1)], dim=2).flip(1)
+        return torch.einsum("btd,tnd->bn", reversed_inputs, taps)
+    if engine != "loop":
+        raise ValueError(f"unknown engine {engine!r} for a dense recurrence; choose auto, loop or kernel")
+    z = F.linear(inputs, U, b)
+    h, states = None, []
+    for z_t in z.unbind(1):
+        h = z_t if h is None else F.linear(h, W) + z_t
+        states.append(h)
+    return h if last_only else torch.stack(states, dim=1)

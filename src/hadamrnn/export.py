@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .fileformat import write_model_file
-from .model import HadamRNN, HadamRNNConfig
+from .models.hadamrnn import HadamRNN, HadamRNNConfig
 from .quantize import UniformQuantizer
 
 __all__ = ["export_model", "load_as_torch"]

@@ -5,15 +5,17 @@
 when full precision). Biases and embeddings: 32 bits per entry. For comparison the summary also
 gives what ``W`` would cost as the dense matrix it stands for: 1 bit per entry when binary (full
 Hadamard), 2 bits per entry when ternary (Block-HadamRNN, the smallest fixed-width code for 3 values).
+Baselines count 32 bits per full-precision entry and ``p`` bits plus a scale per quantized tensor;
+each model family lists its tensors in its ``size_rows`` method.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import HadamRNN
+from torch import nn
 
-__all__ = ["TensorSize", "size_rows", "model_size_bits", "size_summary"]
+__all__ = ["TensorSize", "FLOAT_BITS", "quantized_size", "size_rows", "model_size_bits", "size_summary"]
 
 FLOAT_BITS = 32
 
@@ -36,42 +38,30 @@ class TensorSize:
         return count
 
 
-def _quantized(name: str, shape: tuple[int, ...], bits: int | None) -> TensorSize:
-    entries = shape[0] * shape[1]
+def quantized_size(name: str, shape: tuple[int, ...], bits: int | None) -> TensorSize:
+    """A matrix of ``p``-bit levels plus one float32 scale, or of float32 entries (``bits=None``)."""
+    entries = 1
+    for dim in shape:
+        entries *= dim
     if bits is None:
         return TensorSize(name, shape, "float32", FLOAT_BITS * entries, FLOAT_BITS * entries)
     total = bits * entries + FLOAT_BITS
     return TensorSize(name, shape, f"{bits}-bit + scale", total, total)
 
 
-def size_rows(model: HadamRNN) -> list[TensorSize]:
-    """Per-tensor sizes, in the order W, U, b, V, c[, embedding]."""
-    c = model.config
-    n, d, classes = c.hidden_size, c.input_size, c.output_size
-    block = model.recurrence.block
-    ternary = block < n
-    rows = [
-        TensorSize("W", (n, n), f"{n} sign bits ({'block ' + str(block) if ternary else 'full'} Hadamard)",
-                   n, (2 if ternary else 1) * n * n),
-        _quantized("U", (n, d), c.input_bits),
-        TensorSize("b", (n,), "float32", FLOAT_BITS * n, FLOAT_BITS * n),
-        _quantized("V", (classes, n), c.output_bits),
-        TensorSize("c", (classes,), "float32", FLOAT_BITS * classes, FLOAT_BITS * classes),
-    ]
-    if model.embedding is not None:
-        vocab = c.vocab_size
-        rows.append(TensorSize("embedding", (vocab, d), "float32", FLOAT_BITS * vocab * d, FLOAT_BITS * vocab * d))
-    return rows
+def size_rows(model: nn.Module) -> list[TensorSize]:
+    """Per-tensor sizes of any model of :mod:`hadamrnn.models` (each family counts its own tensors)."""
+    return model.size_rows()
 
 
-def model_size_bits(model: HadamRNN) -> dict[str, int]:
+def model_size_bits(model: nn.Module) -> dict[str, int]:
     """Bits per tensor (``W``, ``U``, ``b``, ``V``, ``c``, ``embedding`` if any) and ``"total"``."""
     sizes = {row.name: row.bits for row in size_rows(model)}
     sizes["total"] = sum(sizes.values())
     return sizes
 
 
-def size_summary(model: HadamRNN) -> str:
+def size_summary(model: nn.Module) -> str:
     """A printable table of the per-tensor sizes, with the dense-``W`` comparison."""
     rows = size_rows(model)
     header = ("tensor", "shape", "precision", "entries", "bits", "KiB")
@@ -86,8 +76,10 @@ def size_summary(model: HadamRNN) -> str:
         return "  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
 
     rule = "-" * len(fmt(header))
-    w = rows[0]
-    kind = "binary" if w.dense_bits == w.entries else "ternary, 2 bits/entry"
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines[:-1]), rule, fmt(lines[-1]),
-                      f"W stored densely ({kind}) would take {w.dense_bits} bits; "
-                      f"the model would total {total_dense} bits ({total_dense / 8192:.2f} KiB)."])
+    table = [fmt(header), rule, *(fmt(line) for line in lines[:-1]), rule, fmt(lines[-1])]
+    structured = [r for r in rows if r.dense_bits != r.bits]
+    for r in structured:  # HadamRNN's W: what the same matrix would cost stored densely
+        kind = "binary" if r.dense_bits == r.entries else "ternary, 2 bits/entry"
+        table.append(f"{r.name} stored densely ({kind}) would take {r.dense_bits} bits; "
+                     f"the model would total {total_dense} bits ({total_dense / 8192:.2f} KiB).")
+    return "\n".join(table)

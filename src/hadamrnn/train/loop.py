@@ -1,4 +1,4 @@
-"""Fit and evaluate a HadamRNN on a data set: the whole training procedure, top to bottom.
+"""Fit and evaluate a model (HadamRNN or a baseline) on a data set: the whole procedure, top to bottom.
 
 A run directory holds ``config.yaml`` (resolved, with the data directory it read), ``metrics.jsonl``/
 ``.csv``, ``curves.png``, ``checkpoints/last.safetensors`` (everything needed to resume: model,
@@ -23,11 +23,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 import yaml
 from tqdm import tqdm
 
 from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
-from ..model import HadamRNN, HadamRNNConfig
+from .. import models
+from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
@@ -70,7 +72,8 @@ def load_task_info(config: ExperimentConfig, data_dir: str | Path | None = None)
                      test_samples=d.test_samples, seed=d.seed, path=d.path)
 
 
-def build_model(config: ExperimentConfig, info: TaskInfo) -> HadamRNN:
+def build_model(config: ExperimentConfig, info: TaskInfo) -> nn.Module:
+    """The configured model family (``model.name``) shaped for the data set ``info``."""
     m = config.model
     if info.vocab_size is not None:
         if m.embedding_dim is None:
@@ -78,9 +81,12 @@ def build_model(config: ExperimentConfig, info: TaskInfo) -> HadamRNN:
         input_size = m.embedding_dim
     else:
         input_size = info.input_size
-    return HadamRNN(HadamRNNConfig(input_size=input_size, hidden_size=m.hidden_size, output_size=info.output_size,
-                                   block_size=m.block_size, input_bits=m.input_bits, output_bits=m.output_bits,
-                                   vocab_size=info.vocab_size, readout=info.readout, engine=m.engine))
+    return models.build_model(m, models.Task(input_size, info.output_size, info.vocab_size, info.readout))
+
+
+def _flips(model: nn.Module) -> int | None:
+    """Sign flips of HadamRNN's ``W`` since the epoch began (None for other families)."""
+    return model.recurrence.flips(model.latent) if isinstance(model, HadamRNN) else None
 
 
 def _loss_and_hits(info: TaskInfo, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int, int]:
@@ -101,7 +107,7 @@ def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: HadamRNN, dataset, info: TaskInfo, batch_size: int, device: str = "cpu") -> dict:
+def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device: str = "cpu") -> dict:
     """Mean loss, accuracy and the task's metric over ``dataset``."""
     model.eval()
     loss_sum, hits, count = 0.0, 0, 0
@@ -140,12 +146,13 @@ def training_bytes(config: ExperimentConfig, info: TaskInfo, steps: int) -> int:
     """A rough lower estimate of the memory (bytes) one training step needs, from the configuration:
     float32 parameters with their gradient and two Adam moments, the ``n × n`` int8 Hadamard basis,
     a batch of inputs and, many-to-many, the relu pattern and logits of every step; the step loop
-    (``engine: loop``) also keeps ~3 float32 states per step for autograd."""
+    (``engine: loop``, and the baselines) also keeps ~3 float32 states per step for autograd."""
     m, batch = config.model, config.data.batch_size
     n, classes = m.hidden_size, info.output_size
     d = (m.embedding_dim or 1) if info.vocab_size is not None else (info.input_size or 1)
     parameters = n * d + 2 * n + classes * n + classes + (info.vocab_size or 0) * d
-    per_step = 4 * d + (n + 8 * classes if info.readout == "all" else 0) + (12 * n if m.engine == "loop" else 0)
+    step_loop = m.name != "hadamrnn" or m.engine == "loop"  # autograd keeps every step's states
+    per_step = 4 * d + (n + 8 * classes if info.readout == "all" else 0) + (12 * n if step_loop else 0)
     return 16 * parameters + n * n + batch * steps * per_step
 
 
@@ -241,10 +248,13 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     for folder in (run_dir, run_dir / "checkpoints"):
         remove_stale_temporaries(folder)
     atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
-    latent = model.latent
-    others = [p for p in model.parameters() if p is not latent]
-    latent_lr = opt.lr if opt.latent_lr is None else opt.latent_lr
-    optimizer = torch.optim.Adam([{"params": others}, {"params": [latent], "lr": latent_lr}], lr=opt.lr, fused=True)
+    latent = model.latent if isinstance(model, HadamRNN) else None
+    if latent is None and opt.latent_lr is not None:
+        raise ValueError(f"optim.latent_lr applies to the latent of hadamrnn's W; model.name is {config.model.name!r}")
+    groups = [{"params": [p for p in model.parameters() if p is not latent]}]
+    if latent is not None:
+        groups.append({"params": [latent], "lr": opt.lr if opt.latent_lr is None else opt.latent_lr})
+    optimizer = torch.optim.Adam(groups, lr=opt.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=opt.gamma)
     log = MetricsLog(run_dir)
     state = {"epoch": 0, "batch": 0, "global_step": 0, "best_val": None, "seconds": 0.0,
@@ -286,8 +296,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     with _StopRequest() as stop:
         for epoch in range(state["epoch"], opt.epochs):
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
-            if state["batch"] == 0:
-                model.recurrence.set_reference(model.latent)
+            if state["batch"] == 0 and latent is not None:
+                model.recurrence.set_reference(latent)
             bar = _Progress(state["batch"], batches, f"epoch {epoch + 1}/{opt.epochs}", progress)
             for k in range(state["batch"], batches):
                 x, y = train.batch(order[k * batch_size:(k + 1) * batch_size])
@@ -304,7 +314,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                 bar.update(k + 1, {"loss": f"{train_loss:.4f}",
                                    info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
                                    "lr": f"{scheduler.get_last_lr()[0]:.2e}",
-                                   "flips": model.recurrence.flips(model.latent)})
+                                   **({"flips": _flips(model)} if latent is not None else {})})
                 if stop_reason() and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
                     bar.close()
                     return stopped()
@@ -319,7 +329,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
             record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
                       "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
                       "val_loss": val["loss"], "val_metric": val["metric"], "metric_name": info.metric,
-                      "lr": scheduler.get_last_lr()[0], "flips": model.recurrence.flips(model.latent),
+                      "lr": scheduler.get_last_lr()[0], "flips": _flips(model),
                       "seconds": time.perf_counter() - started}
             scheduler.step()
             better = state["best_val"] is None or (val["metric"] > state["best_val"] if info.higher_is_better
@@ -348,7 +358,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     return RunResult(True, results, run_dir)
 
 
-def load_trained(path: str | Path, device: str = "cpu") -> tuple[HadamRNN, ExperimentConfig, TaskInfo]:
+def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ExperimentConfig, TaskInfo]:
     """A model from a checkpoint file (``best``/``last``) or a run directory (its best checkpoint)."""
     path = Path(path)
     if path.is_dir():

@@ -13,10 +13,13 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .engine import ENGINE_NAMES, recur
-from .hadamard import check_power_of_two
-from .layers import QuantizedLinear
-from .recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
+from ..engine import ENGINE_NAMES, recur
+from ..hadamard import check_power_of_two
+from ..layers import QuantizedLinear
+from ..recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
+from ..options import OptionError, option
+from ..size import TensorSize, quantized_size
+from .common import Task, check_inputs
 
 __all__ = ["HadamRNNConfig", "HadamRNN"]
 
@@ -109,21 +112,8 @@ class HadamRNN(nn.Module):
         """The latent vector ``u`` of shape ``(n,)``."""
         return latent(self.recurrent)
 
-    def _check_inputs(self, inputs: Tensor) -> None:
-        c = self.config
-        if c.vocab_size is not None:
-            if inputs.dim() != 2 or inputs.dtype not in (torch.int64, torch.int32):
-                raise ValueError(f"this model embeds token ids: expected an integer tensor (B, T), got "
-                                 f"{inputs.dtype} of shape {tuple(inputs.shape)}")
-        elif inputs.dim() != 3 or not torch.is_floating_point(inputs) or inputs.shape[-1] != c.input_size:
-            hint = " (add a feature axis: x.unsqueeze(-1))" if inputs.dim() == 2 and c.input_size == 1 else ""
-            raise ValueError(f"expected float inputs of shape (B, T, {c.input_size}), got {inputs.dtype} "
-                             f"of shape {tuple(inputs.shape)}{hint}")
-        if inputs.shape[1] == 0:
-            raise ValueError("sequences must have at least one time step (T >= 1)")
-
     def _recur(self, inputs: Tensor, head: tuple[Tensor, Tensor] | None) -> Tensor:
-        self._check_inputs(inputs)
+        check_inputs(inputs, self.config.vocab_size, self.config.input_size)
         embedding = self.embedding.weight if self.embedding is not None else None
         return recur(self.config.engine, self.recurrence, self.latent, inputs,
                      self.input.quantized_weight(), self.input.bias, self.config.readout, embedding, head)
@@ -153,3 +143,46 @@ class HadamRNN(nn.Module):
         if self.embedding is not None:
             weights["embedding"] = self.embedding.weight.detach().clone()
         return weights
+
+    def size_rows(self) -> list[TensorSize]:
+        """Per-tensor deployed sizes, in the order W, U, b, V, c[, embedding] (``hadamrnn.size``)."""
+        c = self.config
+        n, d, classes = c.hidden_size, c.input_size, c.output_size
+        block = self.recurrence.block
+        ternary = block < n
+        rows = [
+            TensorSize("W", (n, n), f"{n} sign bits ({'block ' + str(block) if ternary else 'full'} Hadamard)",
+                       n, (2 if ternary else 1) * n * n),
+            quantized_size("U", (n, d), c.input_bits),
+            quantized_size("b", (n,), None),
+            quantized_size("V", (classes, n), c.output_bits),
+            quantized_size("c", (classes,), None),
+        ]
+        if self.embedding is not None:
+            rows.append(quantized_size("embedding", (c.vocab_size, d), None))
+        return rows
+
+
+@dataclass
+class Options:
+    """The ``model:`` keys of a HadamRNN config (defaults: the paper's 4-bit U/V, full Hadamard)."""
+
+    name: str = option("hadamrnn", choices=("hadamrnn",))
+    hidden_size: int = option(128, low=1, high=2**16, power_of_two=True)
+    block_size: int | None = option(None, low=1, high=2**16, power_of_two=True)  # None: full Hadamard
+    input_bits: int | None = option(4, low=2, high=16)  # None: full precision
+    output_bits: int | None = option(4, low=2, high=16)
+    embedding_dim: int | None = option(None, low=1, high=2**16)  # token data sets
+    engine: str = option("auto", choices=ENGINE_NAMES)
+
+    def __post_init__(self) -> None:
+        if self.block_size is not None and self.block_size > self.hidden_size:
+            raise OptionError(f"model.block_size: {self.block_size} exceeds model.hidden_size {self.hidden_size}; "
+                              f"use a power of two <= {self.hidden_size}")
+
+
+def build(options: Options, task: Task) -> HadamRNN:
+    return HadamRNN(HadamRNNConfig(input_size=task.input_size, hidden_size=options.hidden_size,
+                                   output_size=task.output_size, block_size=options.block_size,
+                                   input_bits=options.input_bits, output_bits=options.output_bits,
+                                   vocab_size=task.vocab_size, readout=task.readout, engine=options.engine))

@@ -1,0 +1,108 @@
+"""Orthogonal RNN baselines with HadamRNN's linear recurrence and ReLU read-out.
+
+- ``ornn``: ``W`` kept exactly orthogonal by ``torch.nn.utils.parametrizations.orthogonal``, full
+  precision; ``U``/``V`` optionally ``p``-bit (the paper's full-precision reference point).
+- ``ornn-quantized``: the naive route to a small recurrent matrix — the orthogonal ``W`` of ``ornn``
+  quantized to ``q`` bits with a straight-through gradient. ``q >= 2``: the uniform quantizer of
+  ``U``/``V`` (one scale, ``alpha = max|W|``); ``q = 1``: ``sign(W) / sqrt(n)``, the binary matrix
+  whose entries have an orthogonal matrix's typical magnitude (HadamRNN's ``W`` has exactly these
+  entries, but is orthogonal by construction). ``U``/``V`` as in HadamRNN (4 bits by default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import orthogonal
+
+from ..engine import dense_recurrence
+from ..layers import QuantizedLinear
+from ..options import option
+from ..quantize import FullPrecision, Quantizer, UniformQuantizer
+from ..size import TensorSize, quantized_size
+from .common import SequenceModel, Task
+
+__all__ = ["ORNN", "ScaledSign", "ORNNOptions", "QuantizedORNNOptions", "build"]
+
+
+@dataclass(frozen=True, repr=False)
+class ScaledSign(Quantizer):
+    """``sign(w) · scale`` (``sign(0) = +1``), 1 bit per entry; straight-through gradient."""
+
+    scale: float = 1.0
+    name: str = "scaled-sign"
+    bits: int = 1
+
+    def quantize(self, w: Tensor) -> Tensor:
+        return torch.where(w >= 0, self.scale, -self.scale).to(w.dtype)
+
+
+class ORNN(SequenceModel):
+    """``h_t = Q(W) h_{t-1} + U x_t + b``, ``y = V relu(h) + c``, ``W`` orthogonal (``Q``: identity
+    for ``ornn``, a ``q``-bit quantizer for ``ornn-quantized``)."""
+
+    def __init__(self, task: Task, hidden_size: int, input_bits: int | None, output_bits: int | None,
+                 recurrent_bits: int | None = None, engine: str = "auto") -> None:
+        n = hidden_size
+        super().__init__(task, QuantizedLinear(n, task.output_size, quantizer=output_bits), nn.ReLU())
+        self.input = QuantizedLinear(task.input_size, n, quantizer=input_bits)
+        nn.init.zeros_(self.input.bias)
+        self.recurrent = orthogonal(nn.Linear(n, n, bias=False))
+        self.recurrent_bits, self.engine = recurrent_bits, engine
+        self.recurrent_quantizer: Quantizer = (FullPrecision() if recurrent_bits is None else
+                                               ScaledSign(1 / math.sqrt(n)) if recurrent_bits == 1 else
+                                               UniformQuantizer(recurrent_bits))
+
+    def recurrent_weight(self) -> Tensor:
+        """The ``W`` the recurrence uses, ``(n, n)``: orthogonal, or its quantized version."""
+        return self.recurrent_quantizer(self.recurrent.weight)
+
+    def states(self, x: Tensor, last_only: bool) -> Tensor:
+        return dense_recurrence(self.recurrent_weight(), x, self.input.quantized_weight(), self.input.bias,
+                                last_only, self.engine)
+
+    def size_rows(self) -> list[TensorSize]:
+        n, d, classes = self.recurrent.weight.shape[0], self.task.input_size, self.task.output_size
+        bits = self.recurrent_bits
+        if bits == 1:  # the scale 1/sqrt(n) follows from n: nothing to store
+            w_row = TensorSize("W", (n, n), "1-bit sign", n * n, n * n)
+        else:
+            w_row = quantized_size("W", (n, n), bits)
+        rows = [w_row, quantized_size("U", (n, d), self.input.quantizer.bits), quantized_size("b", (n,), None),
+                quantized_size("V", (classes, n), self.output.quantizer.bits), quantized_size("c", (classes,), None)]
+        if self.embedding is not None:
+            rows.append(quantized_size("embedding", tuple(self.embedding.weight.shape), None))
+        return rows
+
+
+@dataclass
+class ORNNOptions:
+    """The ``model:`` keys of the full-precision orthogonal RNN."""
+
+    name: str = option("ornn", choices=("ornn",))
+    hidden_size: int = option(128, low=1, high=2**14)
+    input_bits: int | None = option(None, low=2, high=16)  # None: full precision
+    output_bits: int | None = option(None, low=2, high=16)
+    embedding_dim: int | None = option(None, low=1, high=2**16)
+    engine: str = option("auto", choices=("auto", "loop", "kernel"))
+
+
+@dataclass
+class QuantizedORNNOptions:
+    """The ``model:`` keys of the orthogonal RNN with a quantized ``W``."""
+
+    name: str = option("ornn-quantized", choices=("ornn-quantized",))
+    hidden_size: int = option(128, low=1, high=2**14)
+    recurrent_bits: int = option(1, low=1, high=16)  # q: 1 = binary sign(W)/sqrt(n)
+    input_bits: int | None = option(4, low=2, high=16)
+    output_bits: int | None = option(4, low=2, high=16)
+    embedding_dim: int | None = option(None, low=1, high=2**16)
+    engine: str = option("auto", choices=("auto", "loop", "kernel"))
+
+
+def build(options: ORNNOptions | QuantizedORNNOptions, task: Task) -> ORNN:
+    return ORNN(task, options.hidden_size, options.input_bits, options.output_bits,
+                getattr(options, "recurrent_bits", None), options.engine)
