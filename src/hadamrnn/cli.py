@@ -238,6 +238,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import markdown_table, read_runs, write_comparison
+
+    summaries, skipped = read_runs([Path(d) for d in args.runs])
+    for line in skipped:
+        print(line, file=sys.stderr)
+    if not summaries:
+        raise ValueError("no finished run among the directories given (each needs results.json)")
+    print(markdown_table(summaries), end="")
+    if args.output:
+        files = write_comparison(summaries, Path(args.output))
+        print(f"wrote {', '.join(str(f) for f in files)}", file=sys.stderr)
+    return 0
+
+
 def _configs(args: argparse.Namespace) -> int:
     from .train.config import config_text, shipped_configs
 
@@ -331,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
     predict.add_argument("--runtime", choices=["torch", "numpy", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
+
+    compare = commands.add_parser("compare", help="finished runs side by side: a table per data set, CSV and a "
+                                                   "size-accuracy plot")
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (unfinished ones are skipped)")
+    compare.add_argument("-o", "--output", metavar="OUT_DIR", help="write compare.md, compare.csv and compare.png here")
+    compare.set_defaults(run=_compare)
 
     configs = commands.add_parser("configs", help="list the shipped configs, or print one: configs show NAME")
     configs.add_argument("words", nargs="*", metavar="show NAME", help="print config NAME (YAML, to start your own)")

@@ -31,6 +31,7 @@ from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, loa
 from .. import models
 from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
+from ..size import model_size_bits, size_rows
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .metrics import MetricsLog
@@ -353,7 +354,9 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     results = {"test_metric": best_test["metric"], "metric_name": info.metric, "best_val_metric": state["best_val"],
                "last_test_metric": last_test["metric"], "test_loss": best_test["loss"],
                "test_accuracy": best_test["accuracy"], "epochs": opt.epochs, "steps": state["global_step"],
-               "seconds": state["seconds"], **baseline(splits)}
+               "seconds": state["seconds"], **baseline(splits), "model": config.model.name,
+               "size_bits": model_size_bits(model),
+               "precision": {row.name: row.precision for row in size_rows(model)}}
     atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     return RunResult(True, results, run_dir)
 

@@ -1,0 +1,145 @@
+"""``hadamrnn compare``: finished runs side by side — a table and a size–accuracy plot per data set.
+
+Reads run directories only (``results.json`` and ``config.yaml``), never model code, so runs of any
+family compare alike. Unfinished or broken run directories are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .atomic import atomic_write_bytes
+
+__all__ = ["RunSummary", "read_runs", "markdown_table", "write_comparison", "COLUMNS"]
+
+COLUMNS = ("run", "model", "hidden", "W / U / V", "size (kbit)", "test metric", "best val", "epochs", "train time (s)")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: str
+    task: str  # data set (with the copy task's length): runs are compared within one task only
+    model: str
+    hidden_size: int | None
+    precision: str  # of W, U and V
+    size_kbits: float | None
+    metric_name: str
+    test_metric: float
+    best_val_metric: float | None
+    epochs: int | None
+    seconds: float | None
+
+    def cells(self) -> list[str]:
+        def number(value, digits=4):
+            return "—" if value is None else f"{value:.{digits}f}"
+
+        return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), self.precision,
+                number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}", number(self.best_val_metric),
+                "—" if self.epochs is None else str(self.epochs), number(self.seconds, 0)]
+
+
+def _summary(run_dir: Path) -> RunSummary:
+    results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
+    if not results_path.is_file():
+        raise ValueError("unfinished (no results.json)")
+    results = json.loads(results_path.read_text())
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    if not isinstance(results, dict) or not isinstance(config, dict):
+        raise ValueError("results.json or config.yaml is not a mapping")
+    data, model = config.get("data") or {}, config.get("model") or {}
+    task = str(data.get("name", "?")) + (f", T={data['length']}" if data.get("name") == "copy" and data.get("length")
+                                         else "")
+    precision = results.get("precision") or {}
+    sizes = results.get("size_bits") or {}
+    return RunSummary(
+        run=run_dir.name, task=task, model=str(results.get("model") or model.get("name", "hadamrnn")),
+        hidden_size=model.get("hidden_size"),
+        precision=(" / ".join(str(precision.get(name, "—")) for name in ("W", "U", "V"))
+                   if {"W", "U", "V"} & set(precision) else " / ".join(sorted(set(map(str, precision.values())))) or "—"),
+        size_kbits=sizes["total"] / 1000 if "total" in sizes else None, metric_name=str(results["metric_name"]),
+        test_metric=float(results["test_metric"]), best_val_metric=results.get("best_val_metric"),
+        epochs=results.get("epochs"), seconds=results.get("seconds"))
+
+
+def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
+    """Summaries of the finished runs, and one line for each directory that was skipped (and why)."""
+    summaries, skipped = [], []
+    for run_dir in map(Path, run_dirs):
+        if not run_dir.is_dir():
+            skipped.append(f"{run_dir}: not a directory")
+            continue
+        try:
+            summaries.append(_summary(run_dir))
+        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
+            reason = str(error) if type(error) is ValueError else f"unreadable ({type(error).__name__}: {error})"
+            skipped.append(f"{run_dir}: skipped: {reason}")
+    return summaries, skipped
+
+
+def _by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
+    groups: dict[str, list[RunSummary]] = {}
+    for summary in summaries:
+        groups.setdefault(summary.task, []).append(summary)
+    return groups
+
+
+def markdown_table(summaries: list[RunSummary]) -> str:
+    """One markdown table per data set, smallest model first."""
+    parts = []
+    for task, runs in _by_task(summaries).items():
+        rows = sorted(runs, key=lambda r: (r.size_kbits is None, r.size_kbits or 0))
+        lines = [f"### {task}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(run.cells()) + " |" for run in rows]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def _plot(summaries: list[RunSummary]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = _by_task([s for s in summaries if s.size_kbits is not None])
+    families = sorted({s.model for s in summaries})
+    markers = dict(zip(families, "o^sDvP*Xh<>"))
+    colors = {family: plt.get_cmap("tab10")(k % 10) for k, family in enumerate(families)}  # same in every panel
+    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 4), squeeze=False)
+    for ax, (task, runs) in zip(axes[0], groups.items()):
+        for family in families:
+            mine = [r for r in runs if r.model == family]
+            if mine:
+                ax.scatter([r.size_kbits for r in mine], [r.test_metric for r in mine], marker=markers[family],
+                           color=colors[family], s=60, label=family)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(xlabel="model size (kbit, log scale)", ylabel=f"test {runs[0].metric_name}", title=task)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_comparison(summaries: list[RunSummary], out_dir: Path) -> list[Path]:
+    """``compare.md``, ``compare.csv`` and ``compare.png`` (one panel per data set) in ``out_dir``."""
+    out_dir = Path(out_dir)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["task", *COLUMNS])
+    for summary in summaries:
+        writer.writerow([summary.task, *summary.cells()])
+    files = {"compare.md": markdown_table(summaries).encode(), "compare.csv": text.getvalue().encode(),
+             "compare.png": _plot(summaries)}
+    for name, data in files.items():
+        atomic_write_bytes(out_dir / name, data)
+    return [out_dir / name for name in files]

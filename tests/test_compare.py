@@ -1,0 +1,58 @@
+"""``hadamrnn compare`` on small real runs of several families and data sets, and on broken run dirs."""
+
+import json
+
+import pytest
+
+from hadamrnn.cli import main
+from hadamrnn.train import fit, load_config
+
+COPY = ["data.length=24", "data.train_samples=32", "data.val_samples=16", "data.test_samples=16",
+        "data.batch_size=16", "model.hidden_size=8"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for name in ("hadamrnn", "ornn", "lstm"):
+        fit(load_config(None, COPY + [f"model.name={name}"]), root / f"copy-{name}", progress=False)
+    fit(load_config(None, COPY + ["data.length=30", "model.name=gru"]), root / "copy30-gru", progress=False)
+    (root / "unfinished").mkdir()
+    (root / "broken").mkdir()
+    (root / "broken" / "results.json").write_text("{not json")
+    return root
+
+
+def test_compare_prints_one_table_per_task_and_names_skipped_runs(runs, capsys):
+    dirs = [str(runs / name) for name in ("copy-hadamrnn", "copy-ornn", "copy-lstm", "copy30-gru", "unfinished",
+                                          "broken", "missing")]
+    assert main(["compare", *dirs]) == 0
+    out, err = capsys.readouterr()
+    assert "### copy, T=24" in out and "### copy, T=30" in out
+    t24 = out.split("### copy, T=30")[0]
+    assert all(name in t24 for name in ("copy-hadamrnn", "copy-ornn", "copy-lstm")) and "copy30-gru" not in t24
+    row = next(line for line in out.splitlines() if line.startswith("| copy-hadamrnn"))
+    results = json.loads((runs / "copy-hadamrnn" / "results.json").read_text())
+    assert f"{results['size_bits']['total'] / 1000:.2f}" in row and "8 sign bits (full Hadamard) / 4-bit + scale" in row
+    assert "unfinished: skipped: unfinished (no results.json)" in err
+    assert "broken: skipped: unreadable" in err or "broken: skipped: Expecting" in err
+    assert "missing: not a directory" in err
+    sizes = [float(line.split("|")[5]) for line in t24.splitlines() if line.startswith("| copy-")]
+    assert sizes == sorted(sizes)  # smallest model first
+
+
+def test_compare_writes_markdown_csv_and_a_png(runs, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main(["compare", str(runs / "copy-hadamrnn"), str(runs / "copy-ornn"), str(runs / "copy30-gru"),
+                 "-o", str(out)]) == 0
+    assert (out / "compare.md").read_text().count("###") == 2
+    lines = (out / "compare.csv").read_text().splitlines()
+    assert lines[0].startswith("task,run,model") and len(lines) == 4
+    png = (out / "compare.png").read_bytes()
+    assert png[:4] == b"\x89PNG" and len(png) > 5000
+
+
+def test_compare_with_no_finished_run_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", str(tmp_path / "empty")]) == 2
+    assert "no finished run" in capsys.readouterr().err
