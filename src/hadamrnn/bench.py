@@ -7,6 +7,7 @@ One training step = forward, loss, backward, Adam update (``fused=True``, for bo
 | pmnist | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes |
 | imdb | 128 | token ids, 10k vocab, embedding 512 | 500 | 100 | last | binary cross-entropy |
 | copy | 128 | one-hot, 10 symbols | 1000 | 128 | every step | cross-entropy, 9 classes |
+| ornn | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes (the full-precision orthogonal RNN; its row adds `lstm_step_s`, an LSTM of the same size) |
 
 IMDB batches are synthetic: token ranks drawn from a Zipf law (exponent 1) over the vocabulary and
 reviews pre-padded to 500 tokens, so the number of distinct tokens per batch is that of real text.
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .models import Task, build_model, model_options
 from .models.hadamrnn import HadamRNN, HadamRNNConfig
 
 __all__ = ["BENCH_CONFIGS", "benchmark", "main"]
@@ -39,12 +41,15 @@ class BenchConfig:
     batch: int
     steps: int
     loss: str  # "ce" | "bce" | "ce_all"
+    family: str = "hadamrnn"  # model.name (hadamrnn.models)
 
 
 BENCH_CONFIGS = {
     "pmnist": BenchConfig("pmnist", dict(input_size=1, hidden_size=512, output_size=10), 100, 784, "ce"),
     "imdb": BenchConfig("imdb", dict(input_size=512, hidden_size=128, output_size=1, vocab_size=10_000), 100, 500, "bce"),
     "copy": BenchConfig("copy", dict(input_size=10, hidden_size=128, output_size=9, readout="all"), 128, 1000, "ce_all"),
+    # the full-precision orthogonal baseline at pMNIST shape; its row also times an LSTM of the same size
+    "ornn": BenchConfig("ornn", dict(input_size=1, hidden_size=512, output_size=10), 100, 784, "ce", family="ornn"),
 }
 
 
@@ -64,9 +69,19 @@ def _batch(config: BenchConfig, seed: int = 0):
     return torch.from_numpy(rng.random((b, t, 1), dtype=np.float32)), torch.from_numpy(rng.integers(0, 10, b))
 
 
-def _trainer(config: BenchConfig, engine: str):
+def _model(config: BenchConfig, engine: str, family: str | None = None) -> torch.nn.Module:
+    family = family or config.family
+    if family == "hadamrnn":
+        return HadamRNN(HadamRNNConfig(engine=engine, **config.model))
+    m = config.model
+    options = {"name": family, "hidden_size": m["hidden_size"], **({"engine": engine} if family == "ornn" else {})}
+    task = Task(m["input_size"], m["output_size"], m.get("vocab_size"), m.get("readout", "last"))
+    return build_model(model_options(options), task)
+
+
+def _trainer(config: BenchConfig, engine: str, family: str | None = None):
     torch.manual_seed(0)
-    model = HadamRNN(HadamRNNConfig(engine=engine, **config.model))
+    model = _model(config, engine, family)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as hadamrnn.train uses
     x, y = _batch(config)
 
@@ -101,6 +116,12 @@ def _memory_kb(field: str) -> int:
     raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
+def _timed(step) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
 def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: bool = True) -> dict:
     """Median training-step seconds of ``engine`` and ``loop``, timed alternately, and peak memory."""
     config = BENCH_CONFIGS[config_name]
@@ -109,12 +130,14 @@ def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: 
     fast_times, slow_times = [], []
     for _ in range(repeats):
         for step, times in ((fast, fast_times), (slow, slow_times)):
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
+            times.append(_timed(step))
     fast_s, slow_s = statistics.median(fast_times), statistics.median(slow_times)
     result = {"config": config_name, "engine": engine, "engine_step_s": fast_s, "loop_step_s": slow_s,
               "speedup": slow_s / fast_s}
+    if config.family == "ornn":  # an LSTM of the same size and shape, for reference (no fast path)
+        lstm = _trainer(config, engine, "lstm")
+        lstm()
+        result["lstm_step_s"] = statistics.median(_timed(lstm) for _ in range(repeats))
     if memory:
         result["engine_peak_mb"] = _peak_mb(config_name, engine)
         result["loop_peak_mb"] = _peak_mb(config_name, "loop")
@@ -134,5 +157,6 @@ def main(configs: list[str], engine: str = "auto", repeats: int = 5, as_json: bo
             print(json.dumps(r))
         else:
             print(f"{name:8} {r['engine_step_s']:10.4f} {r['loop_step_s']:10.4f} {r['speedup']:7.1f}× "
-                  f"{r['engine_peak_mb']:10.1f} {r['loop_peak_mb']:10.1f}", flush=True)
+                  f"{r['engine_peak_mb']:10.1f} {r['loop_peak_mb']:10.1f}"
+                  + (f"   LSTM of the same size: {r['lstm_step_s']:.4f} s" if "lstm_step_s" in r else ""), flush=True)
     return results
