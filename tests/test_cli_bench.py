@@ -16,7 +16,7 @@ def test_bench_json_reports_the_documented_keys(capsys):
 def test_the_ornn_row_times_the_dense_kernel_against_its_loop_and_an_lstm(monkeypatch):
     from hadamrnn import bench
 
-    small = bench.BenchConfig("ornn", dict(input_size=1, hidden_size=16, output_size=3), 8, 20, "ce", family="ornn")
+    small = bench.BenchConfig("ornn", dict(input_size=1, hidden_size=16, output_size=10), 8, 20, "ce", family="ornn")
     monkeypatch.setitem(bench.BENCH_CONFIGS, "ornn", small)
     result = bench.benchmark("ornn", repeats=1, memory=False)
     assert set(result) == {"config", "engine", "engine_step_s", "loop_step_s", "speedup", "lstm_step_s"}
