@@ -291,10 +291,10 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
             save_checkpoint(last_path, payload())
         return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
-    if progress:
-        print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C stops "
-              f"after the current step and writes a checkpoint", flush=True)
     with _StopRequest() as stop:
+        if progress:  # said once the handler is in place: from here on, Ctrl-C does what this says
+            print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C "
+                  f"stops after the current step and writes a checkpoint", flush=True)
         for epoch in range(state["epoch"], opt.epochs):
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
             if state["batch"] == 0 and latent is not None:
