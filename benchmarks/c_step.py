@@ -3,7 +3,7 @@
     python benchmarks/c_step.py [--steps 200000] [--cflags "-std=c99 -O2"] [--json]
 
 For each shape, a random HadamRNN (d = 1 input, 10 classes, 4-bit U/V) is exported, quantized to
-16-bit states and generated as C (``hadamrnn.codegen``); a dense float32 step ``h = W h + U x + b``
+16-bit states and generated as C (``hadamrnn.deploy.codegen``); a dense float32 step ``h = W h + U x + b``
 of the same n and d is written beside it. Both are compiled with the same ``gcc`` flags and timed in
 one run of this script, each on the same fixed input, over ``--steps`` steps (median of 5 runs).
 """
@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hadamrnn import HadamRNN, HadamRNNConfig, runtime
-from hadamrnn.codegen import weight_bytes, write_c
-from hadamrnn.export import export_model
-from hadamrnn.integer import quantize_model
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.codegen import weight_bytes, write_c
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import quantize_model
 
 TIMER = r"""
 #define _POSIX_C_SOURCE 199309L

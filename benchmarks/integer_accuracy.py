@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hadamrnn import runtime
-from hadamrnn.export import export_model
-from hadamrnn.integer import quantize_model
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import quantize_model
 from hadamrnn.train import load_splits, load_trained
 
 

@@ -1,6 +1,6 @@
 """hadamrnn: binary and sparse-ternary orthogonal recurrent networks (HadamRNN, Block-HadamRNN).
 
-Names are imported on first use, so that ``import hadamrnn.runtime`` (NumPy only) does not pull
+Names are imported on first use, so that ``import hadamrnn.deploy.runtime`` (NumPy only) does not pull
 in PyTorch.
 """
 

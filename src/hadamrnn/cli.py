@@ -107,7 +107,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export import export_model
+    from .deploy.export import export_model
     from .size import model_size_bits
     from .train import load_trained
 
@@ -121,9 +121,9 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     import torch
 
-    from . import runtime
-    from .codegen import write_c
-    from .integer import quantize_model
+    from .deploy import runtime
+    from .deploy.codegen import write_c
+    from .deploy.integer import quantize_model
     from .train import load_splits
 
     out = Path(args.output)
@@ -191,7 +191,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     path = Path(args.model)
     if args.runtime == "numpy-int":
-        from .codegen import load_integer_model
+        from .deploy.codegen import load_integer_model
 
         if not (path / "integer_model.npz").is_file() and path.suffix != ".npz":
             raise ValueError(f"{path}: --runtime numpy-int reads the directory written by 'hadamrnn export RUN "
@@ -206,7 +206,7 @@ def _predict(args: argparse.Namespace) -> int:
         def show(v):
             return str(int(v))
     else:
-        from . import runtime
+        from .deploy import runtime
 
         if path.is_dir():
             hint = f"; its model.hrnn is {path / 'model.hrnn'}" if (path / "model.hrnn").is_file() else ""
@@ -220,7 +220,7 @@ def _predict(args: argparse.Namespace) -> int:
         if args.runtime == "torch":
             import torch
 
-            from .export import load_as_torch
+            from .deploy.export import load_as_torch
 
             model = load_as_torch(path).double()
 

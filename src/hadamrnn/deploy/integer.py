@@ -13,7 +13,7 @@ the largest magnitude seen fits. One step, in integers only::
 ``round(v / 2^s)`` is ``(v + 2^(s-1)) >> s`` with an arithmetic shift (rounds halves up). Every
 intermediate fits in int64 when ``log2 m + b + 16 ≤ 62``, ``log2 d + p + b + log2 M_U ≤ 62`` and
 ``log2 n + p + b ≤ 61`` (checked at quantization; tested at the bound). The generated C code
-(``hadamrnn.codegen``) performs the same operations and matches bit for bit.
+(``hadamrnn.deploy.codegen``) performs the same operations and matches bit for bit.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import InputTransform
+from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
 __all__ = ["IntegerModel", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]

@@ -1,6 +1,6 @@
 """Inference from a ``.hrnn`` file with NumPy alone (no PyTorch import): for checks and deployment.
 
-    model = hadamrnn.runtime.load("model.hrnn")
+    model = hadamrnn.deploy.runtime.load("model.hrnn")
     logits = model.logits(x)      # x: (B, T, d) floats, or (B, T) token ids
 
 ``W h`` is the fast Walsh–Hadamard transform plus sign flips, as on a microcontroller.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileformat import ModelFileError, read_model_file, unpack_bits
-from .preprocess import InputTransform
+from ..preprocess import InputTransform
 
 __all__ = ["RuntimeModel", "load", "fwht", "ModelFileError"]
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from hadamrnn import HadamRNN, HadamRNNConfig, runtime
-from hadamrnn.export import export_model
-from hadamrnn.fileformat import ModelFileError
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.fileformat import ModelFileError
 
 
 def _exported(tmp_path, **kwargs):

@@ -1,6 +1,6 @@
 """C99 code for the integer model: a header, a source (no malloc, no floating point), a host
 ``predict.c`` and a ``Makefile``. The generated code performs exactly the operations of
-:class:`hadamrnn.integer.IntegerModel`, so its logits match the NumPy integer runtime bit for bit.
+:class:`hadamrnn.deploy.integer.IntegerModel`, so its logits match the NumPy integer runtime bit for bit.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .fileformat import ModelFileError
 from .integer import INV_SQRT2, SQRT2_BITS, IntegerModel
-from .preprocess import InputTransform
+from ..preprocess import InputTransform
 
 __all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes"]
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hadamrnn import HadamRNN, HadamRNNConfig, model_size_bits, runtime
-from hadamrnn.export import export_model, load_as_torch
-from hadamrnn.fileformat import ModelFileError, pack_bits, unpack_bits
+from hadamrnn import HadamRNN, HadamRNNConfig, model_size_bits
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.export import export_model, load_as_torch
+from hadamrnn.deploy.fileformat import ModelFileError, pack_bits, unpack_bits
 
 CONFIGS = [
     dict(input_size=3, hidden_size=64, output_size=5, readout="all"),
@@ -98,7 +99,7 @@ def test_newer_version_is_refused(tmp_path):
 
 
 def test_runtime_imports_without_torch():
-    code = "import sys, hadamrnn.runtime; assert 'torch' not in sys.modules, 'torch was imported'"
+    code = "import sys, hadamrnn.deploy.runtime; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 __all__ = ["MAGIC", "VERSION", "ModelFileError", "write_model_file", "read_model_file", "pack_bits", "unpack_bits"]
 

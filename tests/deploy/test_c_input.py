@@ -8,10 +8,11 @@ import sys
 import pytest
 import torch
 
-from hadamrnn import HadamRNN, HadamRNNConfig, runtime
-from hadamrnn.codegen import write_c
-from hadamrnn.export import export_model
-from hadamrnn.integer import quantize_model
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.codegen import write_c
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import quantize_model
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 

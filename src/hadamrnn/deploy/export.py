@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from .fileformat import write_model_file
-from .models.hadamrnn import HadamRNN, HadamRNNConfig
-from .quantize import UniformQuantizer
+from ..models.hadamrnn import HadamRNN, HadamRNNConfig
+from ..quantize import UniformQuantizer
 
 __all__ = ["export_model", "load_as_torch"]
 

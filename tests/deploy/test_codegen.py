@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from hadamrnn import HadamRNN, HadamRNNConfig, runtime
-from hadamrnn.codegen import load_integer_model, write_c
-from hadamrnn.export import export_model
-from hadamrnn.integer import INV_SQRT2, SQRT2_BITS, quantize_model
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.codegen import load_integer_model, write_c
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import INV_SQRT2, SQRT2_BITS, quantize_model
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
