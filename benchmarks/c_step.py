@@ -41,7 +41,7 @@ int main(int argc, char **argv) {
     long steps = atol(argv[1]), t;
     hrnn_state state;
     int32_t x[HRNN_D];
-    int64_t logits[HRNN_C];
+    hrnn_logit_t logits[HRNN_C];
     int i;
     double start;
     for (i = 0; i < HRNN_D; i++) x[i] = (int32_t)(HRNN_INPUT_MAX / 3);

@@ -1,25 +1,41 @@
-"""C99 code for the integer model: a header, a source (no malloc, no floating point), a host
-``predict.c`` and a ``Makefile``. The generated code performs exactly the operations of
-:class:`hadamrnn.deploy.integer.IntegerModel`, so its logits match the NumPy integer runtime bit for bit.
+"""C99 code for the integer model, rendered from the templates in ``templates/`` (one per file):
+``hadamrnn_model.h/.c`` (no malloc, no floating point), ``hadamrnn_input.h``, a ``predict.c``
+program, and a ``Makefile`` that builds it for this computer or, with ``startup_mps2.c`` and
+``mps2_an386.ld``, for a Cortex-M4 under QEMU. The code performs exactly the operations of
+:class:`hadamrnn.deploy.integer.IntegerModel`, each intermediate in the type its proven bound
+allows, so its logits match the NumPy integer runtime bit for bit.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
+import string
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from .fileformat import ModelFileError
-from .integer import INV_SQRT2, SQRT2_BITS, IntegerModel
 from ..preprocess import InputTransform
+from .fileformat import ModelFileError
+from .integer import IntegerModel
 
-__all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes"]
+__all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes", "TEMPLATES"]
+
+TEMPLATES = ("hadamrnn_model.h", "hadamrnn_model.c", "hadamrnn_input.h", "predict.c", "Makefile",
+             "startup_mps2.c", "mps2_an386.ld")
+
+
+class _Template(string.Template):
+    delimiter = "@"  # C, Makefiles and linker scripts use $; a literal @ is written @@
+
+
+def _render(name: str, **values: object) -> str:
+    text = resources.files(__package__).joinpath("templates", name).read_text()
+    return _Template(text).substitute({k: str(v) for k, v in values.items()})
 
 
 def _array(values: np.ndarray, per_line: int = 16) -> str:
@@ -35,15 +51,61 @@ def _ctype(values: np.ndarray) -> str:
     return "int64_t"
 
 
-_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+_BYTES = {"int8_t": 1, "uint8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+
+
+def _packed_nibbles(levels: np.ndarray) -> np.ndarray | None:
+    """Levels in [-8, 7] two per byte, low nibble first (odd counts padded with 0); None otherwise."""
+    flat = np.asarray(levels, dtype=np.int64).reshape(-1)
+    if flat.size == 0 or flat.min() < -8 or flat.max() > 7:
+        return None
+    flat = np.concatenate([flat, np.zeros(flat.size % 2, np.int64)])
+    return (((flat[1::2] & 15) << 4) | (flat[0::2] & 15)).astype(np.uint8).view(np.int8).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    ctype: str
+    values: np.ndarray
+    comment: str
+    packed: bool = False  # two 4-bit levels per byte
+
+    def c(self) -> str:
+        return (f"static const {self.ctype} {self.name}[{max(self.values.size, 1)}] = {{  /* {self.comment} */\n"
+                f"    {_array(self.values) if self.values.size else '0'}\n}};")
+
+    @property
+    def bytes(self) -> int:
+        return self.values.size * _BYTES[self.ctype]
+
+
+def _sign_bits(signs: np.ndarray) -> np.ndarray:
+    return np.packbits(np.asarray(signs) < 0, bitorder="little").astype(np.int64)
+
+
+def _tables(model: IntegerModel) -> list[_Table]:
+    """The constant arrays of ``hadamrnn_model.c``. V's levels go two per byte when they fit 4 bits (read
+    once per read-out); U's stay one per byte or wider: unpacking them on every step costs more
+    instructions than the bytes it saves are worth (docs/deployment.md has the measurement)."""
+    tables: list[_Table] = []
+    tables.append(_Table("U", _ctype(model.u_levels), model.u_levels.reshape(-1), "U's levels, row-major"))
+    packed = _packed_nibbles(model.v_levels)
+    if packed is not None:
+        tables.append(_Table("V", "int8_t", packed, "V's levels, row-major, two per byte", packed=True))
+    else:
+        tables.append(_Table("V", _ctype(model.v_levels), model.v_levels.reshape(-1), "V's levels, row-major"))
+    tables.append(_Table("B", _ctype(model.b), np.asarray(model.b), "b at 2^-fh"))
+    tables.append(_Table("CBIAS", _ctype(model.c), np.asarray(model.c), "c in logit units"))
+    if model.embedding is not None:
+        tables.append(_Table("EMBEDDING", _ctype(model.embedding), np.asarray(model.embedding).reshape(-1),
+                             "token embeddings at 2^-fx, row-major"))
+    return tables
 
 
 def weight_bytes(model: IntegerModel) -> int:
-    """Bytes of the constant arrays in the generated source (signs stored as one int8 each)."""
-    total = len(model.signs) + 8 * len(model.c)
-    for values in (model.u_levels, model.b, model.v_levels) + ((model.embedding,) if model.embedding is not None else ()):
-        total += values.size * _BYTES[_ctype(values)]
-    return total
+    """Bytes of the constant arrays in the generated source (sign bits, levels, biases, embedding)."""
+    return _sign_bits(model.signs).size + sum(table.bytes for table in _tables(model))
 
 
 def save_integer_model(model: IntegerModel, path: str | Path) -> None:
@@ -88,350 +150,56 @@ def _float_literal(value: float) -> str:
 def _input_header(transform: InputTransform | None, d: int) -> str:
     """``hadamrnn_input.h``: the input transform as constants for ``predict.c``."""
     features = transform is not None and transform.kind == "features"
-    lines = ["/* Generated by hadamrnn: the data set's input transform (raw -> model inputs). Do not edit. */",
-             "#ifndef HADAMRNN_INPUT_H", "#define HADAMRNN_INPUT_H", "",
-             f"#define HRNN_TRANSFORM {int(features)}  /* x = ((float)raw - HRNN_OFFSET[c]) / HRNN_DIVISOR[c] */"]
-    if features:
-        lines += [f"static const float HRNN_OFFSET[{d}] = {{{', '.join(map(_float_literal, transform.offset))}}};",
-                  f"static const float HRNN_DIVISOR[{d}] = {{{', '.join(map(_float_literal, transform.divisor))}}};"]
-    order = transform.order if features and transform.order is not None else ()
-    lines.append(f"#define HRNN_ORDER_STEPS {len(order)}  /* >0: model step t reads raw step HRNN_ORDER[t] */")
-    if order:
-        lines.append(f"static const int32_t HRNN_ORDER[{len(order)}] = {{\n    {_array(np.array(order))}\n}};")
     tokens = transform is not None and transform.kind == "tokens"
-    lines += [f"#define HRNN_LENGTH {transform.length if tokens else 0}  /* >0: token lines cut to this and pre-padded with 0 */",
-              f"#define HRNN_KEEP_LAST {int(not tokens or transform.keep == 'last')}  /* 1: keep the last ids; 0: the first "
-              f"HRNN_LENGTH-1 and the final one */"]
-    if tokens and transform.vocabulary_sha256:
-        lines.append(f"/* token ids refer to the vocabulary with SHA-256 {transform.vocabulary_sha256} */")
-    return "\n".join(lines + ["", "#endif", ""])
+    order = transform.order if features and transform.order is not None else ()
+    offsets = (f"static const float HRNN_OFFSET[{d}] = {{{', '.join(map(_float_literal, transform.offset))}}};\n"
+               f"static const float HRNN_DIVISOR[{d}] = {{{', '.join(map(_float_literal, transform.divisor))}}};"
+               if features else "")
+    return _render(
+        "hadamrnn_input.h", features=int(features), offsets=offsets, order_steps=len(order),
+        order=f"static const int32_t HRNN_ORDER[{len(order)}] = {{\n    {_array(np.array(order))}\n}};" if order else "",
+        length=transform.length if tokens else 0, keep_last=int(not tokens or transform.keep == "last"),
+        vocabulary=(f"/* token ids refer to the vocabulary with SHA-256 {transform.vocabulary_sha256} */\n"
+                    if tokens and transform.vocabulary_sha256 else ""))
+
+
+def _bound_lines(model: IntegerModel) -> str:
+    lines = []
+    for bound in model.check_bounds():
+        lines += [f"#define HRNN_{bound.name.upper()}_BOUND {bound.max_abs}  /* {bound.what} */",
+                  f"#define HRNN_{bound.name.upper()}_BITS {bound.bits}",
+                  f"typedef {bound.ctype} hrnn_{bound.name}_t;"]
+    if not any(bound.name == "rotation" for bound in model.bounds()):
+        lines.append("typedef hrnn_sum_t hrnn_rotation_t;  /* a / sqrt(m) is a shift: no product */")
+    return "\n".join(lines)
 
 
 def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
-    """Write ``hadamrnn_model.h``, ``hadamrnn_model.c``, ``hadamrnn_input.h``, ``predict.c``, ``Makefile`` and
-    ``integer_model.npz``."""
+    """Write the files of :data:`TEMPLATES` and ``integer_model.npz`` (the model for
+    ``hadamrnn predict --runtime numpy-int``) into ``directory``; returns their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     n, d = model.u_levels.shape
-    classes = model.v_levels.shape[0]
-    log_m = int(math.log2(model.block))
     low, high = model.limits
-    tokens = model.embedding is not None
-    header = f"""/* Generated by hadamrnn: integer-only HadamRNN inference. Do not edit. */
-#ifndef HADAMRNN_MODEL_H
-#define HADAMRNN_MODEL_H
-
-#include <stdint.h>
-
-#define HRNN_N {n}            /* hidden size */
-#define HRNN_D {d}            /* input features per step */
-#define HRNN_C {classes}            /* logits */
-#define HRNN_BLOCK {model.block}        /* Hadamard block size m */
-#define HRNN_BITS {model.bits}         /* state and input bits */
-#define HRNN_FX {model.fx}            /* an input x is given as round(x * 2^HRNN_FX) */
-#define HRNN_TOKENS {int(tokens)}        /* 1: inputs are token ids in [0, HRNN_VOCAB) */
-#define HRNN_VOCAB {len(model.embedding) if tokens else 0}
-#define HRNN_INPUT_MIN ({low})
-#define HRNN_INPUT_MAX ({high})
-/* One unit of the integer logits equals {model.logit_scale!r} in the float model's logits. */
-#define HRNN_LOGIT_SCALE {model.logit_scale!r}
-
-typedef struct {{
-    int32_t h[HRNN_N];
-}} hrnn_state;
-
-void hrnn_reset(hrnn_state *state);
-/* One step; x holds HRNN_D integers in [HRNN_INPUT_MIN, HRNN_INPUT_MAX] (token models: x[0] is the id). */
-void hrnn_step(hrnn_state *state, const int32_t *x);
-/* The HRNN_C integer logits of the current state. */
-void hrnn_logits(const hrnn_state *state, int64_t *logits);
-/* A whole sequence of `steps` inputs (steps * HRNN_D integers, or steps token ids): fills the
-   logits after the last step and returns the predicted class. */
-int hrnn_sequence(const int32_t *x, int32_t steps, int64_t *logits);
-
-#endif
-"""
-    u_type, v_type, b_type = _ctype(model.u_levels), _ctype(model.v_levels), _ctype(model.b)
-    embedding = (f"static const {_ctype(model.embedding)} EMBEDDING[HRNN_VOCAB * HRNN_D] = {{\n    "
-                 f"{_array(model.embedding)}\n}};\n" if tokens else "")
-    rotate = (f"rshift_round(a[i] * {INV_SQRT2}, {SQRT2_BITS + log_m // 2})" if log_m % 2
-              else f"rshift_round(a[i], {log_m // 2})")
-    source = f"""/* Generated by hadamrnn: integer-only HadamRNN inference. Do not edit.
-   No dynamic memory and no floating point: additions, sign flips, small integer products, shifts. */
-#include "hadamrnn_model.h"
-
-static const int8_t SIGNS[HRNN_N] = {{
-    {_array(model.signs)}
-}};
-static const {u_type} U[HRNN_N * HRNN_D] = {{  /* row-major */
-    {_array(model.u_levels)}
-}};
-static const {b_type} B[HRNN_N] = {{
-    {_array(model.b)}
-}};
-static const {v_type} V[HRNN_C * HRNN_N] = {{  /* row-major */
-    {_array(model.v_levels)}
-}};
-static const int64_t CBIAS[HRNN_C] = {{
-    {_array(model.c)}
-}};
-{embedding}
-/* round(v / 2^s), halves up; relies on an arithmetic right shift of negative values (gcc, clang). */
-static int64_t rshift_round(int64_t v, int s) {{
-    return s > 0 ? (v + ((int64_t)1 << (s - 1))) >> s : v;
-}}
-
-static int32_t saturate(int64_t v) {{
-    return v < HRNN_INPUT_MIN ? HRNN_INPUT_MIN : (v > HRNN_INPUT_MAX ? HRNN_INPUT_MAX : (int32_t)v);
-}}
-
-void hrnn_reset(hrnn_state *state) {{
-    int i;
-    for (i = 0; i < HRNN_N; i++) state->h[i] = 0;
-}}
-
-void hrnn_step(hrnn_state *state, const int32_t *x) {{
-    int64_t a[HRNN_N];
-    int i, k, half, start;
-#if HRNN_TOKENS
-    const int32_t token = x[0];
-#endif
-    for (i = 0; i < HRNN_N; i++) a[i] = state->h[i];
-    for (half = 1; half < HRNN_BLOCK; half *= 2) {{
-        for (start = 0; start < HRNN_N; start += 2 * half) {{
-            for (k = start; k < start + half; k++) {{
-                const int64_t p = a[k], q = a[k + half];
-                a[k] = p + q;
-                a[k + half] = p - q;
-            }}
-        }}
-    }}
-    for (i = 0; i < HRNN_N; i++) {{
-        int64_t acc = 0, z, rotated;
-        for (k = 0; k < HRNN_D; k++) {{
-#if HRNN_TOKENS
-            acc += (int64_t)U[i * HRNN_D + k] * EMBEDDING[token * HRNN_D + k];
-#else
-            acc += (int64_t)U[i * HRNN_D + k] * x[k];
-#endif
-        }}
-        z = rshift_round(acc * {model.u_multiplier}, {model.u_shift}) + B[i];
-        rotated = {rotate};
-        state->h[i] = saturate((SIGNS[i] < 0 ? -rotated : rotated) + z);
-    }}
-}}
-
-void hrnn_logits(const hrnn_state *state, int64_t *logits) {{
-    int c, i;
-    for (c = 0; c < HRNN_C; c++) {{
-        int64_t acc = CBIAS[c];
-        for (i = 0; i < HRNN_N; i++) {{
-            if (state->h[i] > 0) acc += (int64_t)V[c * HRNN_N + i] * state->h[i];
-        }}
-        logits[c] = acc;
-    }}
-}}
-
-int hrnn_sequence(const int32_t *x, int32_t steps, int64_t *logits) {{
-    hrnn_state state;
-    int32_t t;
-    int c, best = 0;
-    hrnn_reset(&state);
-    for (t = 0; t < steps; t++) hrnn_step(&state, x + (HRNN_TOKENS ? t : t * HRNN_D));
-    hrnn_logits(&state, logits);
-    if (HRNN_C == 1) return logits[0] > 0;
-    for (c = 1; c < HRNN_C; c++) {{
-        if (logits[c] > logits[best]) best = c;
-    }}
-    return best;
-}}
-"""
-    predict = r"""/* Generated by hadamrnn: reads one sequence per line from standard input (raw T*D numbers, or
-   token ids, separated by white space) and prints "class logit_1 ... logit_C" per line, with the
-   integer logits of the last step. Raw inputs first go through the data set's input transform
-   (hadamrnn_input.h: per-channel offset and divisor in float32, a step order; token sequences cut
-   to HRNN_LENGTH and pre-padded with id 0), then are quantized as floor(x * 2^HRNN_FX + 1/2), saturated. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <ctype.h>
-#include "hadamrnn_model.h"
-#include "hadamrnn_input.h"
-
-#define HRNN_BUFFER (HRNN_TOKENS ? HRNN_LENGTH : HRNN_ORDER_STEPS * HRNN_D)
-static int32_t buffer[HRNN_BUFFER > 0 ? HRNN_BUFFER : 1]; /* a line's ids or values, when they must wait for its end */
-
-static int32_t quantize(double value) {
-    double scaled = value;
-    int i;
-    long long whole;
-    for (i = 0; i < HRNN_FX; i++) scaled *= 2.0;
-    for (i = 0; i > HRNN_FX; i--) scaled /= 2.0;
-    scaled += 0.5;
-    if (scaled >= (double)HRNN_INPUT_MAX) return HRNN_INPUT_MAX;
-    if (scaled <= (double)HRNN_INPUT_MIN) return HRNN_INPUT_MIN;
-    whole = (long long)scaled;
-    if ((double)whole > scaled) whole -= 1; /* floor for negative values */
-    return (int32_t)whole;
-}
-
-static double transformed(double value, int channel) {
-#if HRNN_TRANSFORM
-    return (double)(((float)value - HRNN_OFFSET[channel]) / HRNN_DIVISOR[channel]);
-#else
-    (void)channel;
-    return value;
-#endif
-}
-
-static void step_token(hrnn_state *state, long *steps, int32_t token) {
-    int32_t x[HRNN_D];
-    x[0] = token;
-    hrnn_step(state, x);
-    (*steps)++;
-}
-
-/* Runs the steps a line buffered (tokens: padding, then the ids kept; features: in HRNN_ORDER);
-   returns 0, or -1 when a reordered line does not have exactly HRNN_ORDER_STEPS steps. */
-static int run_buffered(hrnn_state *state, long *steps, long seen) {
-#if HRNN_TOKENS && HRNN_LENGTH
-    long kept = seen < HRNN_LENGTH ? seen : HRNN_LENGTH, k;
-    if (seen == 0) return 0;
-    for (k = kept; k < HRNN_LENGTH; k++) step_token(state, steps, 0);
-    for (k = 0; k < kept; k++) {
-        step_token(state, steps, buffer[HRNN_KEEP_LAST && seen > HRNN_LENGTH ? (seen + k) % HRNN_LENGTH : k]);
-    }
-#elif !HRNN_TOKENS && HRNN_ORDER_STEPS
-    int32_t x[HRNN_D];
-    long t;
-    int c;
-    if (seen == 0) return 0;
-    if (seen != (long)HRNN_ORDER_STEPS * HRNN_D) return -1;
-    for (t = 0; t < HRNN_ORDER_STEPS; t++) {
-        for (c = 0; c < HRNN_D; c++) x[c] = buffer[(long)HRNN_ORDER[t] * HRNN_D + c];
-        hrnn_step(state, x);
-        (*steps)++;
-    }
-#else
-    (void)state; (void)steps; (void)seen;
-#endif
-    return 0;
-}
-
-static void finish(hrnn_state *state, long *steps) {
-    int64_t logits[HRNN_C];
-    int c, best = 0;
-    if (*steps == 0) return;
-    hrnn_logits(state, logits);
-    if (HRNN_C == 1) {
-        best = logits[0] > 0;
-    } else {
-        for (c = 1; c < HRNN_C; c++) {
-            if (logits[c] > logits[best]) best = c;
-        }
-    }
-    printf("%d", best);
-    for (c = 0; c < HRNN_C; c++) printf(" %lld", (long long)logits[c]);
-    printf("\n");
-    hrnn_reset(state);
-    *steps = 0;
-}
-
-int main(void) {
-    hrnn_state state;
-    int32_t x[HRNN_D];
-    char word[64];
-    int length = 0, filled = 0, ch, line = 1;
-    long steps = 0, seen = 0;
-    hrnn_reset(&state);
-    while (1) {
-        ch = getchar();
-        if (ch != EOF && !isspace(ch)) {
-            if (length == (int)sizeof(word) - 1) {
-                fprintf(stderr, "line %d: a value longer than %d characters\n", line, (int)sizeof(word) - 1);
-                return 1;
-            }
-            word[length++] = (char)ch;
-            continue;
-        }
-        if (length > 0) {
-            char *end;
-            word[length] = '\0';
-            length = 0;
-            if (HRNN_TOKENS) {
-                long token = strtol(word, &end, 10);
-                if (*end != '\0' || token < 0 || token >= HRNN_VOCAB) {
-                    fprintf(stderr, "line %d: bad token id '%s'\n", line, word);
-                    return 1;
-                }
-                if (HRNN_LENGTH == 0) {
-                    step_token(&state, &steps, (int32_t)token);
-                } else {
-                    buffer[HRNN_KEEP_LAST ? seen % (HRNN_LENGTH > 0 ? HRNN_LENGTH : 1)
-                                          : (seen < HRNN_LENGTH ? seen : HRNN_LENGTH - 1)] = (int32_t)token;
-                    seen++;
-                }
-            } else {
-                double value = strtod(word, &end);
-                if (*end != '\0') {
-                    fprintf(stderr, "line %d: not a number: '%s'\n", line, word);
-                    return 1;
-                }
-                if (!(value - value == 0.0)) { /* NaN and infinities; casting them to an integer is undefined */
-                    fprintf(stderr, "line %d: not a finite number: '%s'\n", line, word);
-                    return 1;
-                }
-                x[filled] = quantize(transformed(value, filled));
-                if (HRNN_ORDER_STEPS) {
-                    if (seen >= (long)HRNN_BUFFER) {
-                        fprintf(stderr, "line %d: this model reads exactly %d steps\n", line, HRNN_ORDER_STEPS);
-                        return 1;
-                    }
-                    buffer[seen++] = x[filled];
-                }
-                filled++;
-            }
-            if (!HRNN_TOKENS && filled == HRNN_D) {
-                if (!HRNN_ORDER_STEPS) {
-                    hrnn_step(&state, x);
-                    steps++;
-                }
-                filled = 0;
-            }
-        }
-        if (ch == '\n' || ch == EOF) {
-            if (filled != 0) {
-                fprintf(stderr, "line %d: the number of values is not a multiple of %d\n", line, HRNN_D);
-                return 1;
-            }
-            if (run_buffered(&state, &steps, seen) != 0) {
-                fprintf(stderr, "line %d: this model reads exactly %d steps\n", line, HRNN_ORDER_STEPS);
-                return 1;
-            }
-            seen = 0;
-            finish(&state, &steps);
-            line++;
-            if (ch == EOF) break;
-        }
-    }
-    return 0;
-}
-"""
-    input_header = _input_header(model.transform, d)
-    makefile = """# Generated by hadamrnn.
-CC ?= cc
-CFLAGS ?= -std=c99 -O2 -Wall -Wextra -Werror
-
-predict: predict.c hadamrnn_model.c hadamrnn_model.h hadamrnn_input.h
-\t$(CC) $(CFLAGS) -o predict predict.c hadamrnn_model.c
-
-clean:
-\trm -f predict
-"""
-    files = {"hadamrnn_model.h": header, "hadamrnn_model.c": source, "hadamrnn_input.h": input_header,
-             "predict.c": predict, "Makefile": makefile}
+    rot_multiplier, rot_shift = model.rotation
+    tables = _tables(model)
+    input_type = next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t")
+    int32_bits = model.int32_state_bits()
+    values = dict(
+        n=n, d=d, classes=model.v_levels.shape[0], block=model.block, bits=model.bits, fx=model.fx,
+        tokens=int(model.embedding is not None), vocab=len(model.embedding) if model.embedding is not None else 0,
+        low=low, high=high, logit_scale=repr(model.logit_scale), rot_multiplier=rot_multiplier, rot_shift=rot_shift,
+        u_multiplier=model.u_multiplier, u_shift=model.u_shift, bounds=_bound_lines(model),
+        int32_bits=int32_bits if int32_bits is not None else "(none)",
+        state_type="int16_t" if model.bits <= 16 else "int32_t", signs=_array(_sign_bits(model.signs)),
+        tables="\n".join([t.c() for t in tables] + [
+            f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),
+        input_type=input_type)
+    texts = {name: _render(name, **values) for name in TEMPLATES if name != "hadamrnn_input.h"}
+    texts["hadamrnn_input.h"] = _input_header(model.transform, d)
     written = []
-    for name, text in files.items():
-        atomic_write_bytes(directory / name, text.encode())
+    for name in TEMPLATES:
+        atomic_write_bytes(directory / name, texts[name].encode())
         written.append(directory / name)
     save_integer_model(model, directory / "integer_model.npz")
     written.append(directory / "integer_model.npz")

@@ -10,10 +10,13 @@ the largest magnitude seen fits. One step, in integers only::
     h   = saturate_b(s ⊙ a + z)
     y   = L_V relu(h) + c_int                           logits in units of scale_V · 2^-fh
 
-``round(v / 2^s)`` is ``(v + 2^(s-1)) >> s`` with an arithmetic shift (rounds halves up). Every
-intermediate fits in int64 when ``log2 m + b + 16 ≤ 62``, ``log2 d + p + b + log2 M_U ≤ 62`` and
-``log2 n + p + b ≤ 61`` (checked at quantization; tested at the bound). The generated C code
-(``hadamrnn.deploy.codegen``) performs the same operations and matches bit for bit.
+``round(v / 2^s)`` is ``(v + 2^(s-1)) >> s`` with an arithmetic shift (rounds halves up).
+
+Every intermediate has a bound proven from the model's own levels, biases, block size and bits
+(:meth:`IntegerModel.bounds`); the generated C (``hadamrnn.deploy.codegen``) stores each in the
+narrowest of ``int32_t`` / ``int64_t`` that holds its bound, states in ``int16_t`` up to 16 bits,
+performs the same operations and matches this model bit for bit. A bound beyond 63 bits is an
+error that names the state bits that would fit.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerModel", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]
+__all__ = ["IntegerModel", "Bound", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
@@ -37,6 +40,11 @@ def rshift_round(v: np.ndarray, shift: int) -> np.ndarray:
     """``round(v / 2^shift)``, halves rounded up, on int64 (an arithmetic shift)."""
     v = np.asarray(v, dtype=np.int64)
     return (v + (np.int64(1) << np.int64(shift - 1))) >> np.int64(shift) if shift > 0 else v
+
+
+def _round_bound(value: int, shift: int) -> int:
+    """A bound on ``|round(v / 2^shift)|`` given ``|v| ≤ value`` (rounding is monotonic)."""
+    return (value + (1 << (shift - 1))) >> shift if shift > 0 else value
 
 
 def _multiplier(real: float) -> tuple[int, int]:
@@ -52,6 +60,24 @@ def _fraction_bits(max_abs: float, bits: int) -> int:
     if max_abs <= 0:
         return bits - 1
     return math.floor(math.log2((2 ** (bits - 1) - 1) / max_abs))
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``|value| ≤ max_abs`` for one intermediate of the integer model, for every input and state."""
+
+    name: str  # the C type is hrnn_<name>_t
+    what: str
+    max_abs: int
+
+    @property
+    def bits(self) -> int:
+        """Bits of a two's-complement integer that holds ``±max_abs``."""
+        return self.max_abs.bit_length() + 1
+
+    @property
+    def ctype(self) -> str:
+        return "int32_t" if self.bits <= 32 else "int64_t"
 
 
 @dataclass
@@ -76,6 +102,63 @@ class IntegerModel:
     def limits(self) -> tuple[int, int]:
         return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
 
+    @property
+    def rotation(self) -> tuple[int, int]:
+        """``(multiplier, shift)``: ``a / sqrt(m)`` is ``round(a · multiplier / 2^shift)``."""
+        log_m = int(math.log2(self.block))
+        return (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
+
+    def bounds(self, bits: int | None = None) -> list[Bound]:
+        """Proven magnitude bounds of every intermediate of a step and of the read-out, for states and
+        inputs of ``bits`` bits (default: the model's own). The input bound comes from the actual
+        levels (``max_i Σ_k |U_ik| · max|x|``; token models: the largest ``|U| |e|`` over the embedding
+        rows ``e``), the read-out's from the positive and negative parts of each row of ``V``."""
+        bits = self.bits if bits is None else bits
+        state = 1 << (bits - 1)  # the largest |h|: saturation keeps h in [-2^(b-1), 2^(b-1) - 1]
+        u = np.abs(self.u_levels).astype(object)
+        if self.embedding is not None:
+            scale = 1 << max(bits - self.bits, 0)  # embedding entries grow with the bits, as quantized
+            products = np.abs(self.embedding).astype(object) @ u.T  # bounds every partial sum too
+            input_sum = int(products.max(initial=0)) * scale
+        else:
+            input_sum = int((u.sum(axis=1) * state).max(initial=0))
+        multiplier, shift = self.rotation
+        sums = self.block * state
+        rotated = _round_bound(sums * multiplier, shift)
+        input_product = input_sum * self.u_multiplier
+        z = _round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
+        v = self.v_levels.astype(object)
+        readout = max((int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum()))
+                      for row in v) if len(v) else (0, 0)
+        logits = max(readout) * (state - 1) + int(np.abs(self.c).max(initial=0))
+        half = lambda s: (1 << (s - 1)) if s > 0 else 0  # noqa: E731 (the rounding constant)
+        rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of a / sqrt(m)",
+                      sums + (half(shift) if multiplier == 1 else 0))]
+        if multiplier > 1:
+            rows.append(Bound("rotation", f"a · {multiplier} + 2^(s-1): the 1/sqrt(2) of an odd log2 m",
+                              sums * multiplier + half(shift)))
+        rows += [Bound("input", "input sums L_U x", input_sum),
+                Bound("input_product", "M_U · L_U x + 2^(S_U-1)", input_product + half(self.u_shift)),
+                Bound("update", "s ⊙ a + z before saturation", rotated + z),
+                Bound("logit", "logits L_V relu(h) + c", logits)]
+        return rows
+
+    def check_bounds(self) -> list[Bound]:
+        """The bounds, or a ``ValueError`` naming each that needs more than 64 bits and the state
+        bits that would fit."""
+        rows = self.bounds()
+        too_wide = [row for row in rows if row.bits > 64]
+        if too_wide:
+            fits = next((b for b in range(self.bits - 1, 3, -1) if all(r.bits <= 64 for r in self.bounds(b))), None)
+            names = ", ".join(f"{row.what} ({row.bits} bits)" for row in too_wide)
+            advice = f"use at most {fits} state bits" if fits else "no state width fits; use fewer input/output bits"
+            raise ValueError(f"{names} would overflow 64-bit integers with {self.bits}-bit states: {advice}")
+        return rows
+
+    def int32_state_bits(self) -> int | None:
+        """The most state bits for which every intermediate fits ``int32_t`` (None: not even 4)."""
+        return next((b for b in range(24, 3, -1) if all(r.bits <= 32 for r in self.bounds(b))), None)
+
     def quantize_inputs(self, x: np.ndarray) -> np.ndarray:
         """Float features → integers ``floor(x · 2^fx + 1/2)``, saturated to ``b`` bits (token ids pass through)."""
         x = np.asarray(x)
@@ -90,13 +173,13 @@ class IntegerModel:
         """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs."""
         x = self.embedding[x_int] if self.embedding is not None else np.asarray(x_int, dtype=np.int64)
         low, high = self.limits
-        log_m = int(math.log2(self.block))
+        multiplier, shift = self.rotation
         h = np.zeros((x.shape[0], len(self.signs)), dtype=np.int64)
         outputs = []
         for t in range(x.shape[1]):  # one step's input at a time, as on the device
             z = rshift_round((x[:, t] @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
             a = fwht(h, self.block)
-            a = rshift_round(a * INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else rshift_round(a, log_m // 2)
+            a = rshift_round(a * multiplier, shift)
             h = np.clip(self.signs * a + z, low, high)
             if self.readout == "all":
                 outputs.append(h)
@@ -126,21 +209,15 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray, bits: int = 16)
     multiplier, shift = _multiplier(u_scale * 2.0 ** (fh - fx))
     logit_scale = v_scale * 2.0 ** -fh
     n, d = u_levels.shape
-    log_m = int(math.log2(model.block))
-    p_u = int(model.config["input_bits"])
-    p_v = int(model.config["output_bits"])
-    for what, width in (("recurrence", log_m + bits + SQRT2_BITS), ("input product", math.log2(max(d, 1)) + p_u + bits
-                                                                      + math.log2(max(multiplier, 1)) + 1),
-                        ("read-out", math.log2(n) + p_v + bits + 1)):
-        if width > 62:
-            raise ValueError(f"{what} would need {width:.0f}-bit accumulators; use fewer state bits")
     embedding = None
     if model.embedding is not None:
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         embedding = np.clip(np.floor(model.embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
-    return IntegerModel(
+    integer = IntegerModel(
         bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],
         signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=multiplier,
         u_shift=shift, b=np.floor(model.b * 2.0 ** fh + 0.5).astype(np.int64), v_levels=v_levels.astype(np.int64),
         c=np.floor(model.c / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale, embedding=embedding,
         transform=model.transform)
+    integer.check_bounds()
+    return integer

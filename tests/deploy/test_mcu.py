@@ -1,0 +1,79 @@
+"""The generated C on a Cortex-M4 (QEMU's mps2-an386) through the export directory's Makefile:
+`make -s -C DIR qemu INPUT=FILE` prints exactly the lines of `hadamrnn predict DIR FILE --runtime numpy-int`."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.cli import main
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.codegen import write_c
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import quantize_model
+
+INSTALL = "apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+TOOLS = ("arm-none-eabi-gcc", "qemu-system-arm", "make")
+pytestmark = pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
+                                reason=f"needs {', '.join(TOOLS)}; on Debian: {INSTALL}")
+
+MODELS = {  # (model, state bits)
+    "full": (dict(input_size=3, hidden_size=64, output_size=5), 16),
+    "block": (dict(input_size=2, hidden_size=128, output_size=10, block_size=32), 12),  # log2 m odd
+    "tokens": (dict(input_size=8, hidden_size=32, output_size=1, vocab_size=40, block_size=8), 16),
+    "many-to-many": (dict(input_size=2, hidden_size=32, output_size=3, block_size=4, readout="all"), 8),
+    "block-2": (dict(input_size=1, hidden_size=16, output_size=2, block_size=2), 12),
+}
+
+
+def _sequences(kwargs, integer, count=60, steps=30):
+    rng = np.random.default_rng(3)
+    if kwargs.get("vocab_size"):
+        x = rng.integers(0, kwargs["vocab_size"], (count, steps))
+        x[:4] = [[0], [kwargs["vocab_size"] - 1], [0], [kwargs["vocab_size"] - 1]]  # the extreme ids
+        return "".join(" ".join(map(str, row)) + "\n" for row in x)
+    x = rng.normal(0.3, 0.6, (count, steps, kwargs["input_size"]))
+    low, high = integer.limits
+    x[0], x[1] = high / 2.0 ** integer.fx, low / 2.0 ** integer.fx  # exactly at the saturation bounds
+    x[2:4] *= 1000  # far beyond them: saturated the same way
+    x[4, ::2], x[4, 1::2] = high / 2.0 ** integer.fx, low / 2.0 ** integer.fx  # alternating extremes
+    return "".join(" ".join(repr(float(v)) for v in row.reshape(-1)) + "\n" for row in x)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_cortex_m4_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name):
+    kwargs, bits = MODELS[name]
+    torch.manual_seed(5)
+    model = HadamRNN(HadamRNNConfig(**kwargs))
+    with torch.no_grad():
+        model.input.bias.normal_(0, 0.5)
+    export_model(model, tmp_path / "m.hrnn")
+    exported = runtime.load(tmp_path / "m.hrnn")
+    rng = np.random.default_rng(0)
+    calibration = (rng.integers(0, kwargs["vocab_size"], (16, 30)) if kwargs.get("vocab_size")
+                   else rng.normal(0.3, 0.6, (16, 30, kwargs["input_size"])))
+    integer = quantize_model(exported, calibration, bits)
+    write_c(integer, tmp_path / "c")
+    (tmp_path / "in.txt").write_text(_sequences(kwargs, integer))
+    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu", f"INPUT={tmp_path / 'in.txt'}"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy-int"]) == 0
+    expected = capsys.readouterr().out
+    assert len(expected.splitlines()) == 60
+    assert result.stdout == expected
+
+
+def test_qemu_target_names_a_missing_input(tmp_path):
+    torch.manual_seed(0)
+    export_model(HadamRNN(HadamRNNConfig(input_size=1, hidden_size=8, output_size=2)), tmp_path / "m.hrnn")
+    write_c(quantize_model(runtime.load(tmp_path / "m.hrnn"), np.zeros((1, 4, 1)) + 0.5, 12), tmp_path / "c")
+    usage = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu"], capture_output=True, text=True)
+    assert usage.returncode != 0 and "make qemu INPUT=FILE" in usage.stderr and usage.stdout == ""
+    missing = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu", f"INPUT={tmp_path / 'nope.txt'}"],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "nope.txt: no such file" in missing.stderr and missing.stdout == ""
