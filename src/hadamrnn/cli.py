@@ -135,7 +135,13 @@ def _export(args: argparse.Namespace) -> int:
     integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=args.bits)
     files = write_c(integer, out)
     print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({args.bits}-bit states, calibrated on "
-          f"{count} training sequences); build with: make -C {out}")
+          f"{count} training sequences); build with: make -C {out}; on a Cortex-M4 under QEMU: "
+          f"make -s -C {out} qemu INPUT=FILE")
+    wide = [bound.what for bound in integer.bounds() if bound.ctype == "int64_t"]
+    if wide:
+        fits = integer.int32_state_bits()
+        print(f"note: 64-bit integers for {'; '.join(wide)} (two instructions per addition on a 32-bit core)"
+              + (f"; with --bits {fits} or fewer every intermediate fits int32_t" if fits else ""), file=sys.stderr)
     return 0
 
 

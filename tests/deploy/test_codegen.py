@@ -150,3 +150,63 @@ def test_cli_c_export_and_numpy_int_predict_print_identical_lines(tmp_path, caps
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy-int"]) == 0
     assert capsys.readouterr().out.strip().splitlines() == c_lines
+
+
+def _tiny_integer_model(bits=4):
+    """n = 4 = m, d = 1: small enough to try every state and every input."""
+    from hadamrnn.deploy.integer import IntegerModel
+
+    return IntegerModel(bits=bits, fx=bits - 2, fh=bits - 2, block=4, readout="last",
+                        signs=np.array([1, -1, -1, 1]), u_levels=np.array([[7], [-7], [3], [0]]),
+                        u_multiplier=23127, u_shift=14, b=np.array([3, -5, 0, 1]),
+                        v_levels=np.array([[7, -7, 1, 0], [-8, -8, 7, 7]]), c=np.array([-20, 9]),
+                        logit_scale=0.1, embedding=None)
+
+
+def test_every_bound_holds_over_all_states_and_inputs_and_the_hadamard_bound_is_reached():
+    import itertools
+
+    from hadamrnn.deploy.integer import rshift_round
+    from hadamrnn.deploy.runtime import fwht
+
+    model = _tiny_integer_model()
+    low, high = model.limits
+    values = np.arange(low, high + 1)
+    states = np.array(list(itertools.product(values, repeat=4)))  # all 16^4 states
+    multiplier, shift = model.rotation
+    sums = fwht(states, 4)
+    rounded_sums = sums + (1 << (shift - 1))
+    inputs = values[:, None] * model.u_levels[:, 0][None, :]  # every input x: L_U x
+    products = inputs * model.u_multiplier + (1 << (model.u_shift - 1))
+    z = rshift_round(products - (1 << (model.u_shift - 1)), model.u_shift) + model.b
+    rotated = rshift_round(sums * multiplier, shift)
+    updates = (model.signs * rotated)[:, None, :] + z[None, :, :]
+    relu = np.maximum(states, 0)
+    logits = relu @ model.v_levels.T + model.c
+    observed = {"sum": np.abs(rounded_sums).max(), "input": np.abs(inputs).max(),
+                "input_product": np.abs(products).max(), "update": np.abs(updates).max(), "logit": np.abs(logits).max()}
+    bounds = {bound.name: bound.max_abs for bound in model.bounds()}
+    assert set(bounds) == set(observed)  # log2 4 is even: no rotation product
+    for name, value in observed.items():
+        assert value <= bounds[name], name
+    assert np.abs(sums).max() == 4 * 2 ** 3  # m · 2^(b-1), reached by a saturated state
+    assert observed["logit"] == bounds["logit"]  # the read-out's bound is exact here
+
+
+def test_a_bound_beyond_64_bits_is_an_error_naming_the_bits_that_fit():
+    model = _tiny_integer_model(bits=16)
+    model.b = np.array([2 ** 63, 0, 0, 0], dtype=object)
+    with pytest.raises(ValueError, match=r"s ⊙ a \+ z before saturation \(65 bits\) would overflow 64-bit integers "
+                                         r"with 16-bit states"):
+        model.check_bounds()
+
+
+def test_c_types_follow_the_bounds(tmp_path):
+    model = _tiny_integer_model(bits=12)
+    write_c(model, tmp_path / "c")
+    header = (tmp_path / "c" / "hadamrnn_model.h").read_text()
+    for bound in model.bounds():
+        assert f"#define HRNN_{bound.name.upper()}_BOUND {bound.max_abs} " in header
+        assert f"typedef {bound.ctype} hrnn_{bound.name}_t;" in header
+    assert "typedef int16_t hrnn_state_t;" in header
+    assert "typedef int64_t" not in header  # 12-bit states: everything fits 32 bits

@@ -112,7 +112,7 @@ class IntegerModel:
         """Proven magnitude bounds of every intermediate of a step and of the read-out, for states and
         inputs of ``bits`` bits (default: the model's own). The input bound comes from the actual
         levels (``max_i Σ_k |U_ik| · max|x|``; token models: the largest ``|U| |e|`` over the embedding
-        rows ``e``), the read-out's from the positive and negative parts of each row of ``V``."""
+        rows ``e``), the read-out's from the positive and negative parts of each row of ``V`` and its bias."""
         bits = self.bits if bits is None else bits
         state = 1 << (bits - 1)  # the largest |h|: saturation keeps h in [-2^(b-1), 2^(b-1) - 1]
         u = np.abs(self.u_levels).astype(object)
@@ -127,10 +127,10 @@ class IntegerModel:
         rotated = _round_bound(sums * multiplier, shift)
         input_product = input_sum * self.u_multiplier
         z = _round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
-        v = self.v_levels.astype(object)
-        readout = max((int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum()))
-                      for row in v) if len(v) else (0, 0)
-        logits = max(readout) * (state - 1) + int(np.abs(self.c).max(initial=0))
+        logits = 0  # every partial sum of row c lies in [c - negative part · (S-1), c + positive part · (S-1)]
+        for row, bias in zip(self.v_levels.astype(object), self.c.astype(object)):
+            positive, negative = int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum())
+            logits = max(logits, abs(bias + positive * (state - 1)), abs(bias - negative * (state - 1)))
         half = lambda s: (1 << (s - 1)) if s > 0 else 0  # noqa: E731 (the rounding constant)
         rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of a / sqrt(m)",
                       sums + (half(shift) if multiplier == 1 else 0))]
