@@ -126,17 +126,27 @@ def _export(args: argparse.Namespace) -> int:
     from .deploy.integer import quantize_model
     from .train import load_splits
 
+    trained = model.fixed_point  # a model trained with fixed-point states brings its bits and scales
+    bits = args.bits if args.bits is not None else trained.bits if trained is not None else 16
+    if trained is not None and bits != trained.bits:
+        raise ValueError(f"{args.source} was trained with {trained.bits}-bit states (model.state_bits): export it "
+                         f"with --bits {trained.bits}, or leave --bits out")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     export_model(model, out / "model.hrnn", info.transform)
-    train = load_splits(config, args.data_dir).train
-    count = min(len(train), args.calibration_samples)
-    x = train.batch(torch.arange(count))[0].numpy()
-    integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=args.bits)
+    if trained is not None:
+        integer = quantize_model(runtime.load(out / "model.hrnn"), None, bits=bits,
+                                 scales=(int(trained.fx), int(trained.fh)))
+        origin = "the scales it was trained with"
+    else:
+        train = load_splits(config, args.data_dir).train
+        count = min(len(train), args.calibration_samples)
+        x = train.batch(torch.arange(count))[0].numpy()
+        integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=bits)
+        origin = f"calibrated on {count} training sequences"
     files = write_c(integer, out)
-    print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({args.bits}-bit states, calibrated on "
-          f"{count} training sequences); build with: make -C {out}; on a Cortex-M4 under QEMU: "
-          f"make -s -C {out} qemu INPUT=FILE")
+    print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({bits}-bit states, {origin}); "
+          f"build with: make -C {out}; on a Cortex-M4 under QEMU: make -s -C {out} qemu INPUT=FILE")
     wide = [bound.what for bound in integer.bounds() if bound.ctype == "int64_t"]
     if wide:
         fits = integer.int32_state_bits()
@@ -341,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("source", help="run directory (best checkpoint) or a .safetensors checkpoint")
     export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
     export.add_argument("--target", choices=["file", "c"], default="file")
-    export.add_argument("--bits", type=int, default=16, help="C target: bits of inputs and hidden states")
+    export.add_argument("--bits", type=int, default=None,
+                        help="C target: bits of inputs and hidden states (default 16, or the model's state_bits)")
     export.add_argument("--calibration-samples", type=_positive_int, default=512,
                         help="C target: training sequences used to choose the fixed-point scales")
     export.add_argument("--data-dir", help=data_help)

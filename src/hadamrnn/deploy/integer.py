@@ -29,7 +29,8 @@ import numpy as np
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerModel", "Bound", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round"]
+__all__ = ["IntegerModel", "Bound", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round", "multiplier",
+           "fraction_bits"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
@@ -47,7 +48,7 @@ def _round_bound(value: int, shift: int) -> int:
     return (value + (1 << (shift - 1))) >> shift if shift > 0 else value
 
 
-def _multiplier(real: float) -> tuple[int, int]:
+def multiplier(real: float) -> tuple[int, int]:
     """``(M, S)`` with ``M / 2^S ≈ real`` and ``M < 2^15`` where possible (``S ≥ 0``)."""
     if real <= 0:
         return 0, 0
@@ -55,7 +56,7 @@ def _multiplier(real: float) -> tuple[int, int]:
     return int(round(real * 2 ** shift)), shift
 
 
-def _fraction_bits(max_abs: float, bits: int) -> int:
+def fraction_bits(max_abs: float, bits: int) -> int:
     """Largest ``f`` with ``max_abs · 2^f ≤ 2^(bits-1) - 1``."""
     if max_abs <= 0:
         return bits - 1
@@ -195,29 +196,39 @@ class IntegerModel:
         return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 else logits.argmax(-1)
 
 
-def quantize_model(model: RuntimeModel, calibration: np.ndarray, bits: int = 16) -> IntegerModel:
-    """Integer version of an exported model; ``calibration``: inputs like the training data."""
+def quantize_model(model: RuntimeModel, calibration: np.ndarray | None, bits: int = 16,
+                   scales: tuple[int, int] | None = None) -> IntegerModel:
+    """Integer version of an exported model.
+
+    ``calibration``: inputs like the training data, from which the fraction bits ``fx`` (inputs)
+    and ``fh`` (states, every step) are chosen so that the largest magnitudes fit; or ``scales =
+    (fx, fh)`` as a model trained with fixed-point states fixed them (``hadamrnn.fixedpoint``).
+    Products with fractional values are taken in float64, as the training's fake quantization does."""
     if "U" not in model.levels or "V" not in model.levels:
         raise ValueError("integer inference needs a model with quantized U and V (input_bits and output_bits set)")
     if not 4 <= bits <= 24:
         raise ValueError(f"state bits must be in [4, 24], got {bits}")
     u_levels, u_scale = model.levels["U"]
     v_levels, v_scale = model.levels["V"]
-    inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
-    fx = _fraction_bits(float(np.abs(inputs).max()), bits)
-    fh = _fraction_bits(model.state_range(calibration), bits)  # every step counts, not just the last
-    multiplier, shift = _multiplier(u_scale * 2.0 ** (fh - fx))
-    logit_scale = v_scale * 2.0 ** -fh
-    n, d = u_levels.shape
+    if scales is not None:
+        fx, fh = (int(v) for v in scales)
+    else:
+        inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
+        fx = fraction_bits(float(np.abs(inputs).max()), bits)
+        fh = fraction_bits(model.state_range(calibration), bits)  # every step counts, not just the last
+    u_multiplier, shift = multiplier(float(u_scale) * 2.0 ** (fh - fx))
+    logit_scale = float(v_scale) * 2.0 ** -fh
     embedding = None
     if model.embedding is not None:
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        embedding = np.clip(np.floor(model.embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
+        scaled = np.asarray(model.embedding, dtype=np.float64) * 2.0 ** fx
+        embedding = np.clip(np.floor(scaled + 0.5), low, high).astype(np.int64)
+    b = np.floor(np.asarray(model.b, dtype=np.float64) * 2.0 ** fh + 0.5).astype(np.int64)
+    c = np.floor(np.asarray(model.c, dtype=np.float64) / logit_scale + 0.5).astype(np.int64)
     integer = IntegerModel(
         bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],
-        signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=multiplier,
-        u_shift=shift, b=np.floor(model.b * 2.0 ** fh + 0.5).astype(np.int64), v_levels=v_levels.astype(np.int64),
-        c=np.floor(model.c / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale, embedding=embedding,
+        signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=u_multiplier,
+        u_shift=shift, b=b, v_levels=v_levels.astype(np.int64), c=c, logit_scale=logit_scale, embedding=embedding,
         transform=model.transform)
     integer.check_bounds()
     return integer

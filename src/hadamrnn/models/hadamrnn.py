@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..engine import ENGINE_NAMES, recur
+from ..fixedpoint import FixedPointStates
 from ..hadamard import check_power_of_two
 from ..layers import QuantizedLinear
 from ..recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
@@ -38,6 +39,9 @@ class HadamRNNConfig:
         readout: ``"last"`` (many-to-one, output ``(B, C)``) or ``"all"`` (many-to-many, ``(B, T, C)``).
         engine: sequence engine: "auto" (by shapes), "loop" (step-by-step oracle), "fused" or "kernel"
             (see ``hadamrnn.engine``).
+        state_bits: ``None`` (float states) or ``b``: train with ``b``-bit fixed-point states and inputs,
+            exactly as the integer model deploys them (``hadamrnn.fixedpoint``); needs ``input_bits``
+            and ``output_bits``. The fixed-point recurrence runs its own step loop, whatever ``engine``.
     """
 
     input_size: int = 1
@@ -49,6 +53,7 @@ class HadamRNNConfig:
     vocab_size: int | None = None
     readout: Literal["last", "all"] = "last"
     engine: str = "auto"
+    state_bits: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "output_size"):
@@ -70,6 +75,11 @@ class HadamRNNConfig:
             raise ValueError(f"readout must be 'last' or 'all', got {self.readout!r}")
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"engine must be one of {list(ENGINE_NAMES)}, got {self.engine!r}")
+        if self.state_bits is not None:
+            if isinstance(self.state_bits, bool) or not isinstance(self.state_bits, int) or not 4 <= self.state_bits <= 16:
+                raise ValueError(f"state_bits must be an int in [4, 16] or None (float states), got {self.state_bits!r}")
+            if self.input_bits is None or self.output_bits is None:
+                raise ValueError("state_bits (fixed-point states) needs quantized U and V: set input_bits and output_bits")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +111,7 @@ class HadamRNN(nn.Module):
         self.recurrent = hadamard_orthogonal(nn.Linear(n, n, bias=False), block=config.block_size,
                                              generator=generator)  # W
         self.output = QuantizedLinear(n, config.output_size, quantizer=config.output_bits)  # V, c
+        self.fixed_point = FixedPointStates(config.state_bits) if config.state_bits is not None else None
 
     @property
     def recurrence(self) -> SignedHadamard:
@@ -123,8 +134,28 @@ class HadamRNN(nn.Module):
         return self._recur(inputs, None)
 
     def forward(self, inputs: Tensor) -> Tensor:
+        if self.fixed_point is not None:
+            return self._fixed_point_forward(inputs)
         # The engine applies the read-out itself, so that a fast one need not materialise every state.
         return self._recur(inputs, (self.output.quantized_weight(), self.output.bias))
+
+    def _fixed_point_forward(self, inputs: Tensor) -> Tensor:
+        """Logits of the fixed-point model (float64), calibrating its scales on the first batch."""
+        check_inputs(inputs, self.config.vocab_size, self.config.input_size)
+        states = self.fixed_point
+        x = self.embedding(inputs) if self.embedding is not None else inputs
+        if not bool(states.calibrated):
+            with torch.no_grad():
+                embedding = self.embedding.weight if self.embedding is not None else None
+                h = recur("fused", self.recurrence, self.latent, inputs, self.input.quantized_weight(),
+                          self.input.bias, "all", embedding)
+                peak_x = embedding.abs().max() if embedding is not None else x.abs().max()
+                states.calibrate(float(peak_x), float(h.abs().max()))
+        U_levels, U_scale = self.input.quantizer.levels(self.input.weight)
+        V_levels, V_scale = self.output.quantizer.levels(self.output.weight)
+        return states.run(self.recurrence.signs(self.latent), self.recurrence.block, x, U_levels, U_scale,
+                          self.input.quantized_weight(), self.input.bias, V_levels, V_scale,
+                          self.output.quantized_weight(), self.output.bias, self.config.readout)
 
     @torch.no_grad()
     def effective_weights(self) -> dict[str, Tensor]:
@@ -174,8 +205,11 @@ class Options:
     output_bits: int | None = option(4, low=2, high=16)
     embedding_dim: int | None = option(None, low=1, high=2**16)  # token data sets
     engine: str = option("auto", choices=ENGINE_NAMES)
+    state_bits: int | None = option(None, low=4, high=16)  # None: float states; b: fixed-point training
 
     def __post_init__(self) -> None:
+        if self.state_bits is not None and (self.input_bits is None or self.output_bits is None):
+            raise OptionError("model.state_bits (fixed-point states) needs model.input_bits and model.output_bits")
         if self.block_size is not None and self.block_size > self.hidden_size:
             raise OptionError(f"model.block_size: {self.block_size} exceeds model.hidden_size {self.hidden_size}; "
                               f"use a power of two <= {self.hidden_size}")
@@ -185,4 +219,5 @@ def build(options: Options, task: Task) -> HadamRNN:
     return HadamRNN(HadamRNNConfig(input_size=task.input_size, hidden_size=options.hidden_size,
                                    output_size=task.output_size, block_size=options.block_size,
                                    input_bits=options.input_bits, output_bits=options.output_bits,
-                                   vocab_size=task.vocab_size, readout=task.readout, engine=options.engine))
+                                   vocab_size=task.vocab_size, readout=task.readout, engine=options.engine,
+                                   state_bits=options.state_bits))

@@ -1,0 +1,130 @@
+"""Integer-aware training: the hidden state and the inputs in ``b``-bit fixed point, as deployed.
+
+The forward pass is the integer step of :mod:`hadamrnn.deploy.integer`, value for value (computed
+in float64, where every intermediate is an exact integer), on states in units of ``2^-fh`` and
+inputs in units of ``2^-fx``::
+
+    a = (I ⊗ H_m) h            z = round(M_U (L_U x) / 2^S_U) + round(b 2^fh)
+    h = saturate_b(s ⊙ round(a / sqrt(m)) + z)          y = V relu(h 2^-fh) + round(c / λ) λ
+
+The backward pass is straight through: every rounding passes the gradient of the real value it
+rounds (``a / sqrt(m)``, ``scale_U 2^(fh-fx) L_U x + b 2^fh``, ``c``), the saturation passes none
+outside ``[-2^(b-1), 2^(b-1) - 1]`` (a saturated unit does not change with its input), and ``sign``
+passes its identity gradient to the latent ``u`` as in float training.
+
+The scales are powers of two, calibrated rather than learned: the gradient of a power-of-two
+exponent is zero almost everywhere, and what the scale must do (fit the largest value without
+wasting bits) is known from the values themselves. On its first batch the model sets ``fx`` from
+the largest ``|x|`` and ``fh`` from the largest ``|h_t|`` of the float recurrence; after every
+training epoch (:meth:`FixedPointStates.recalibrate`) both follow the largest magnitudes that
+epoch's forward passes saw before saturation. Export reads them from the model
+(``hadamrnn export --target c``), so the integer model and the C reproduce the trained network.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .deploy.integer import INV_SQRT2, SQRT2_BITS, fraction_bits, multiplier
+from .hadamard import fwht
+
+__all__ = ["FixedPointStates"]
+
+
+def _straight_through(real: Tensor, exact: Tensor) -> Tensor:
+    """``exact`` in the forward pass, the gradient of ``real`` in the backward pass."""
+    return real + (exact - real).detach()
+
+
+def _round_shift(value: Tensor, shift: int) -> Tensor:
+    """``round(value / 2^shift)``, halves up, of integer-valued float64 tensors (``rshift_round``)."""
+    return torch.floor((value + 2.0 ** (shift - 1)) / 2.0 ** shift) if shift > 0 else value
+
+
+class FixedPointStates(nn.Module):
+    """``b``-bit fixed-point states and inputs for a HadamRNN (``model.state_bits``).
+
+    Buffers (saved in checkpoints): ``fx``, ``fh`` (the fraction bits of inputs and states),
+    ``calibrated``, and the largest magnitudes seen since the last calibration, ``peak_x`` and
+    ``peak_h`` (in the float model's units).
+    """
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 4 <= bits <= 16:
+            raise ValueError(f"state bits must be an int in [4, 16], got {bits!r}")
+        self.bits = bits
+        for name in ("fx", "fh"):
+            self.register_buffer(name, torch.zeros((), dtype=torch.int64))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+        for name in ("peak_x", "peak_h"):
+            self.register_buffer(name, torch.zeros((), dtype=torch.float64))
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, fx={int(self.fx)}, fh={int(self.fh)}"
+
+    @torch.no_grad()
+    def calibrate(self, input_peak: float, state_peak: float) -> None:
+        """Set ``fx``, ``fh`` so that the given largest magnitudes fit; clear the running peaks."""
+        self.fx.fill_(fraction_bits(input_peak, self.bits))
+        self.fh.fill_(fraction_bits(state_peak, self.bits))
+        self.calibrated.fill_(True)
+        self.peak_x.zero_()
+        self.peak_h.zero_()
+
+    def recalibrate(self) -> None:
+        """Follow the largest magnitudes seen since the last calibration (called after each training epoch)."""
+        if bool(self.calibrated) and float(self.peak_h) > 0:
+            self.calibrate(float(self.peak_x), float(self.peak_h))
+
+    def quantize_inputs(self, x: Tensor) -> Tensor:
+        """Float features (or embedding rows, straight through) as integers ``floor(x 2^fx + 1/2)``, saturated."""
+        low, high = self.limits
+        real = x.double() * 2.0 ** int(self.fx)
+        return _straight_through(real, torch.clamp(torch.floor(real + 0.5), low, high).detach())
+
+    def run(self, signs: Tensor, block: int, x: Tensor, U_levels: Tensor, U_scale: Tensor, U: Tensor, b: Tensor,
+            V_levels: Tensor, V_scale: Tensor, V: Tensor, c: Tensor, readout: str) -> Tensor:
+        """Logits ``(B, C)`` (or ``(B, T, C)`` for ``readout="all"``) of the fixed-point recurrence.
+
+        ``x``: ``(B, T, d)`` model inputs (features, or embedding rows); ``signs`` ``(n,)`` ±1 (with
+        the latent's gradient); ``U_levels``/``U_scale`` and ``V_scale``: the uniform quantizer's
+        integer levels and step; ``U``, ``V``: the quantized weights (with their gradients). The
+        read-out is taken in float64 from the levels, so that the logits are the integer logits
+        times ``scale_V 2^-fh`` up to float64 rounding."""
+        fx, fh = int(self.fx), int(self.fh)
+        low, high = self.limits
+        if self.training:
+            self.peak_x.fill_(max(float(self.peak_x), float(x.detach().abs().max())))
+        x_int = self.quantize_inputs(x)  # (B, T, d), integer-valued
+        mult, shift = multiplier(float(U_scale) * 2.0 ** (fh - fx))
+        b_int = _straight_through(b.double() * 2.0 ** fh, torch.floor(b.double() * 2.0 ** fh + 0.5).detach())
+        sums = x_int.detach() @ U_levels.double().T  # L_U x, exact
+        z = _straight_through(x_int @ U.double().T * 2.0 ** (fh - fx), _round_shift(sums * mult, shift)) + b_int
+        log_m = int(math.log2(block))
+        rotation, rotation_shift = (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
+        signs = signs.double()
+        h = z.new_zeros(z.shape[0], z.shape[2])
+        states, peak = [], 0.0
+        for z_t in z.unbind(1):
+            a = fwht(h, block, normalized=False)
+            rotated = _straight_through(a / math.sqrt(block), _round_shift(a.detach() * rotation, rotation_shift))
+            before = signs * rotated + z_t
+            peak = max(peak, float(before.detach().abs().max()))
+            h = torch.clamp(before, low, high)
+            if readout == "all":
+                states.append(h)
+        if self.training:
+            self.peak_h.fill_(max(float(self.peak_h), peak * 2.0 ** -fh))
+        states_int = torch.stack(states, dim=1) if readout == "all" else h
+        logit_scale = float(V_scale) * 2.0 ** -fh
+        c_q = _straight_through(c.double(), torch.floor(c.double().detach() / logit_scale + 0.5) * logit_scale)
+        V_q = _straight_through(V.double(), V_levels.double() * float(V_scale))
+        return (torch.relu(states_int) * 2.0 ** -fh) @ V_q.T + c_q

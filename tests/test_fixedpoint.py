@@ -1,0 +1,69 @@
+"""Training with fixed-point states (model.state_bits): the forward pass is the deployed integer model."""
+
+import numpy as np
+import pytest
+import torch
+
+from hadamrnn import HadamRNN, HadamRNNConfig
+from hadamrnn.deploy import runtime
+from hadamrnn.deploy.export import export_model
+from hadamrnn.deploy.integer import quantize_model
+
+CASES = [
+    (dict(input_size=3, hidden_size=32, output_size=4), 8),
+    (dict(input_size=2, hidden_size=64, output_size=3, block_size=8, readout="all"), 10),  # log2 m odd
+    (dict(input_size=6, hidden_size=16, output_size=1, vocab_size=30, block_size=4), 12),
+]
+
+
+def _inputs(kwargs, generator, count=12, steps=20):
+    if kwargs.get("vocab_size"):
+        return torch.randint(0, kwargs["vocab_size"], (count, steps), generator=generator)
+    return torch.randn(count, steps, kwargs["input_size"], generator=generator) * 1.5
+
+
+@pytest.mark.parametrize("kwargs, bits", CASES)
+def test_exported_integer_logits_equal_the_trained_fixed_point_logits(tmp_path, kwargs, bits):
+    generator = torch.Generator().manual_seed(bits)
+    torch.manual_seed(bits)
+    model = HadamRNN(HadamRNNConfig(**kwargs, state_bits=bits))
+    with torch.no_grad():
+        model.input.bias.normal_(0, 0.3)
+        model.output.bias.normal_(0, 0.3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(3):  # a few steps, so that scales and weights are those of a trained model
+        logits = model(_inputs(kwargs, generator))
+        optimizer.zero_grad()
+        logits.square().mean().backward()
+        optimizer.step()
+    model.fixed_point.recalibrate()
+    model.eval()
+    x = _inputs(kwargs, generator)
+    x[0] *= 100 if x.dtype.is_floating_point else 1  # saturating inputs
+    with torch.no_grad():
+        expected = model(x).numpy()
+    export_model(model, tmp_path / "m.hrnn")
+    states = model.fixed_point
+    integer = quantize_model(runtime.load(tmp_path / "m.hrnn"), None, bits, scales=(int(states.fx), int(states.fh)))
+    logits = integer.logits_int(integer.quantize_inputs(x.numpy())) * integer.logit_scale
+    np.testing.assert_allclose(logits, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_reach_every_parameter_and_saturated_units_pass_none():
+    torch.manual_seed(0)
+    model = HadamRNN(HadamRNNConfig(input_size=2, hidden_size=16, output_size=3, state_bits=6))
+    x = torch.randn(4, 10, 2)
+    model(x).sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    # one step, huge input: every unit saturates, so nothing reaches U, b or the latent
+    model.zero_grad()
+    with torch.no_grad():
+        model.input.bias.fill_(1e6)
+    model(torch.zeros(4, 1, 2)).sum().backward()
+    assert model.input.bias.grad.abs().sum() == 0 and model.input.weight.grad.abs().sum() == 0
+
+
+def test_state_bits_needs_quantized_u_and_v():
+    with pytest.raises(ValueError, match="needs quantized U and V"):
+        HadamRNNConfig(input_bits=None, state_bits=8)
