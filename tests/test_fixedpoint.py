@@ -67,3 +67,28 @@ def test_gradients_reach_every_parameter_and_saturated_units_pass_none():
 def test_state_bits_needs_quantized_u_and_v():
     with pytest.raises(ValueError, match="needs quantized U and V"):
         HadamRNNConfig(input_bits=None, state_bits=8)
+
+
+@pytest.mark.parametrize("kwargs, bits", CASES)
+def test_the_compiled_fixed_point_node_equals_the_step_loop_forward_and_backward(kwargs, bits):
+    torch.manual_seed(1)
+    x = _inputs(kwargs, torch.Generator().manual_seed(2))
+    results = {}
+    for engine in ("loop", "fused"):
+        torch.manual_seed(3)
+        model = HadamRNN(HadamRNNConfig(**kwargs, state_bits=bits, engine=engine))
+        with torch.no_grad():
+            model(x)  # calibrates the scales
+            model.input.bias.normal_(0, 4.0 * float(model.fixed_point.peak_x) + 1.0)  # then some units saturate
+        model.fixed_point.peak_h.zero_()
+        logits = model(x)
+        weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(4), dtype=logits.dtype)
+        (logits * weights).sum().backward()
+        results[engine] = (logits.detach(), {k: p.grad.clone() for k, p in model.named_parameters()},
+                           float(model.fixed_point.peak_h))
+    (loop_logits, loop_grads, loop_peak), (fused_logits, fused_grads, fused_peak) = results["loop"], results["fused"]
+    assert torch.equal(loop_logits, fused_logits)
+    assert loop_peak > 2 ** (bits - 1) * 2.0 ** -int(model.fixed_point.fh)  # saturation happened
+    assert loop_peak == fused_peak
+    for name, grad in loop_grads.items():
+        torch.testing.assert_close(fused_grads[name], grad, rtol=1e-9, atol=1e-9, msg=name)

@@ -8,6 +8,7 @@ One training step = forward, loss, backward, Adam update (``fused=True``, for bo
 | imdb | 128 | token ids, 10k vocab, embedding 512 | 500 | 100 | last | binary cross-entropy |
 | copy | 128 | one-hot, 10 symbols | 1000 | 128 | every step | cross-entropy, 9 classes |
 | ornn | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes (the full-precision orthogonal RNN; its row adds `lstm_step_s`, an LSTM of the same size) |
+| pmnist-q8 | 512 | 1 pixel | 784 | 100 | last | as pmnist, trained with 8-bit fixed-point states (`state_bits: 8`; the loop is the fixed-point step loop) |
 
 IMDB batches are synthetic: token ranks drawn from a Zipf law (exponent 1) over the vocabulary and
 reviews pre-padded to 500 tokens, so the number of distinct tokens per batch is that of real text.
@@ -50,6 +51,8 @@ BENCH_CONFIGS = {
     "copy": BenchConfig("copy", dict(input_size=10, hidden_size=128, output_size=9, readout="all"), 128, 1000, "ce_all"),
     # the full-precision orthogonal baseline at pMNIST shape; its row also times an LSTM of the same size
     "ornn": BenchConfig("ornn", dict(input_size=1, hidden_size=512, output_size=10), 100, 784, "ce", family="ornn"),
+    "pmnist-q8": BenchConfig("pmnist-q8", dict(input_size=1, hidden_size=512, output_size=10, state_bits=8), 100, 784,
+                             "ce"),
 }
 
 

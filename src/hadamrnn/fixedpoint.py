@@ -28,6 +28,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+import numpy as np
+
+from . import native
 from .deploy.integer import INV_SQRT2, SQRT2_BITS, fraction_bits, multiplier
 from .hadamard import fwht
 
@@ -42,6 +45,67 @@ def _straight_through(real: Tensor, exact: Tensor) -> Tensor:
 def _round_shift(value: Tensor, shift: int) -> Tensor:
     """``round(value / 2^shift)``, halves up, of integer-valued float64 tensors (``rshift_round``)."""
     return torch.floor((value + 2.0 ** (shift - 1)) / 2.0 ** shift) if shift > 0 else value
+
+
+class _FusedFixedPoint(torch.autograd.Function):
+    """The fixed-point recurrence as one compiled autograd node (``hadamrnn.native``): integer
+    states kept as int16 with a saturation byte each, the adjoint recomputing ``B h[t-1]`` from them.
+
+    The input terms are computed in the kernel from integer features ``x_int`` (N, T, d) and U's
+    levels (``project``: no (N, T, n) array is built), or given as an integer-valued ``table``
+    (N·T, n) read through ``index``. Straight through, ``z`` has the gradient of
+    ``U x_int 2^(fh-fx) + b 2^fh`` (``U``, ``b`` real, with the factors ``input_scale``,
+    ``bias_scale``), or of the table. Returns the states (N, T, n), or the last (N, n), as float64
+    integers; ``peak`` (a one-element list) receives the largest ``|value before clipping|``."""
+
+    @staticmethod
+    def forward(ctx, signs: Tensor, U: Tensor | None, b: Tensor | None, table: Tensor | None,  # type: ignore[override]
+                x_int: Tensor | None, levels: Tensor | None, input_multiplier: int, input_shift: int,
+                b_int: Tensor | None, index: Tensor | None, input_scale: float, bias_scale: float, block: int,
+                rotation: int, shift: int, low: int, high: int, all_steps: bool, peak: list) -> Tensor:
+        project = table is None
+        rows, steps = (x_int.shape[:2] if project else index.shape)
+        n = signs.shape[0]
+        states = np.empty((rows, steps, n), dtype=np.int16)
+        saturated = np.empty((rows, steps, n), dtype=np.uint8)
+        peaks = np.zeros(rows, dtype=np.int64)
+        signs_int = signs.detach().numpy().astype(np.int64)
+        if project:
+            arrays = (x_int.numpy().astype(np.int64), levels.numpy().astype(np.int64), int(input_multiplier),
+                      int(input_shift), b_int.numpy().astype(np.int64), np.zeros((1, 1), np.int64),
+                      np.zeros((1, 1), np.int64))
+        else:
+            arrays = (np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), 1, 0, np.zeros(1, np.int64),
+                      table.detach().numpy().astype(np.int64), index.numpy())
+        native.fixed_point_forward(signs_int, project, *arrays, block, rotation, shift, low, high, states, saturated,
+                                   peaks)
+        peak.append(float(peaks.max(initial=0)))
+        ctx.arrays = (signs_int, arrays[0], arrays[6], states, saturated)
+        ctx.sizes = (table.shape[0] if not project else 0, levels.shape[1] if project else 0)
+        ctx.project, ctx.scales = project, (input_scale, bias_scale)
+        ctx.block, ctx.rotation, ctx.shift, ctx.all_steps = block, rotation, shift, all_steps
+        return torch.from_numpy(states if all_steps else states[:, -1]).double()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        signs_int, inputs, index, states, saturated = ctx.arrays
+        rows, steps, n = states.shape
+        table_rows, features = ctx.sizes
+        grad = grad.double().contiguous().numpy()
+        chunks = max(1, min(rows, native.threads()))
+        grad_signs = np.zeros((chunks, n))
+        grad_levels = np.zeros((chunks, n, features) if ctx.project else (1, 1, 1))
+        grad_bias = np.zeros((chunks, n) if ctx.project else (1, 1))
+        grad_table = np.zeros((1, 1, 1) if ctx.project else (chunks, table_rows, n))
+        native.fixed_point_backward(signs_int, ctx.project, inputs, index, states, saturated, ctx.all_steps,
+                                    grad if ctx.all_steps else np.zeros((1, 1, 1)),
+                                    np.zeros((1, 1)) if ctx.all_steps else grad, ctx.block, ctx.rotation, ctx.shift,
+                                    chunks, grad_signs, grad_levels, grad_bias, grad_table)
+        input_scale, bias_scale = ctx.scales
+        grad_U = torch.from_numpy(grad_levels.sum(0) * input_scale) if ctx.project else None
+        grad_b = torch.from_numpy(grad_bias.sum(0) * bias_scale) if ctx.project else None
+        grad_table_sum = None if ctx.project else torch.from_numpy(grad_table.sum(0))
+        return (torch.from_numpy(grad_signs.sum(0)), grad_U, grad_b, grad_table_sum) + (None,) * 15
 
 
 class FixedPointStates(nn.Module):
@@ -91,40 +155,64 @@ class FixedPointStates(nn.Module):
         return _straight_through(real, torch.clamp(torch.floor(real + 0.5), low, high).detach())
 
     def run(self, signs: Tensor, block: int, x: Tensor, U_levels: Tensor, U_scale: Tensor, U: Tensor, b: Tensor,
-            V_levels: Tensor, V_scale: Tensor, V: Tensor, c: Tensor, readout: str) -> Tensor:
+            V_levels: Tensor, V_scale: Tensor, V: Tensor, c: Tensor, readout: str, engine: str = "auto") -> Tensor:
         """Logits ``(B, C)`` (or ``(B, T, C)`` for ``readout="all"``) of the fixed-point recurrence.
 
         ``x``: ``(B, T, d)`` model inputs (features, or embedding rows); ``signs`` ``(n,)`` ±1 (with
         the latent's gradient); ``U_levels``/``U_scale`` and ``V_scale``: the uniform quantizer's
         integer levels and step; ``U``, ``V``: the quantized weights (with their gradients). The
         read-out is taken in float64 from the levels, so that the logits are the integer logits
-        times ``scale_V 2^-fh`` up to float64 rounding."""
+        times ``scale_V 2^-fh`` up to float64 rounding. ``engine="loop"`` runs the step-by-step
+        oracle; otherwise CPU tensors take the compiled node."""
         fx, fh = int(self.fx), int(self.fh)
         low, high = self.limits
         if self.training:
             self.peak_x.fill_(max(float(self.peak_x), float(x.detach().abs().max())))
         x_int = self.quantize_inputs(x)  # (B, T, d), integer-valued
-        mult, shift = multiplier(float(U_scale) * 2.0 ** (fh - fx))
-        b_int = _straight_through(b.double() * 2.0 ** fh, torch.floor(b.double() * 2.0 ** fh + 0.5).detach())
-        sums = x_int.detach() @ U_levels.double().T  # L_U x, exact
-        z = _straight_through(x_int @ U.double().T * 2.0 ** (fh - fx), _round_shift(sums * mult, shift)) + b_int
+        u_multiplier, u_shift = multiplier(float(U_scale) * 2.0 ** (fh - fx))
         log_m = int(math.log2(block))
         rotation, rotation_shift = (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
         signs = signs.double()
+        b_exact = torch.floor(b.detach().double() * 2.0 ** fh + 0.5)
+        fused = engine != "loop" and x.device.type == "cpu"
+        if fused and not x_int.requires_grad:  # float features: the kernel projects them itself
+            peaks: list = []
+            states_int = _FusedFixedPoint.apply(
+                signs, U.double(), b.double(), None, x_int.detach(), U_levels, u_multiplier, u_shift, b_exact, None,
+                2.0 ** (fh - fx), 2.0 ** fh, block, rotation, rotation_shift, low, high, readout == "all", peaks)
+            peak = peaks[0]
+        else:
+            sums = x_int.detach() @ U_levels.double().T  # L_U x, exact
+            z = (_straight_through(x_int @ U.double().T * 2.0 ** (fh - fx), _round_shift(sums * u_multiplier, u_shift))
+                 + _straight_through(b.double() * 2.0 ** fh, b_exact))
+            if fused:
+                peaks = []
+                rows, steps, n = z.shape
+                index = torch.arange(rows * steps).reshape(rows, steps)
+                states_int = _FusedFixedPoint.apply(
+                    signs, None, None, z.reshape(rows * steps, n), None, None, 1, 0, None, index, 1.0, 1.0, block,
+                    rotation, rotation_shift, low, high, readout == "all", peaks)
+                peak = peaks[0]
+            else:
+                states_int, peak = self._loop(signs, block, z, rotation, rotation_shift, readout)
+        if self.training:
+            self.peak_h.fill_(max(float(self.peak_h), peak * 2.0 ** -fh))
+        logit_scale = float(V_scale) * 2.0 ** -fh
+        c_q = _straight_through(c.double(), torch.floor(c.double().detach() / logit_scale + 0.5) * logit_scale)
+        V_q = _straight_through(V.double(), V_levels.double() * float(V_scale))
+        return (torch.relu(states_int) * 2.0 ** -fh) @ V_q.T + c_q
+
+    def _loop(self, signs: Tensor, block: int, z: Tensor, rotation: int, shift: int, readout: str) -> tuple[Tensor, float]:
+        """The step-by-step oracle of the fused node: states (B, T, n) or (B, n), and the peak."""
+        low, high = self.limits
         h = z.new_zeros(z.shape[0], z.shape[2])
         states, peak = [], 0.0
         for z_t in z.unbind(1):
             a = fwht(h, block, normalized=False)
-            rotated = _straight_through(a / math.sqrt(block), _round_shift(a.detach() * rotation, rotation_shift))
+            rotated = _straight_through(a / math.sqrt(block), _round_shift(a.detach() * rotation, shift))
             before = signs * rotated + z_t
             peak = max(peak, float(before.detach().abs().max()))
             h = torch.clamp(before, low, high)
             if readout == "all":
                 states.append(h)
-        if self.training:
-            self.peak_h.fill_(max(float(self.peak_h), peak * 2.0 ** -fh))
-        states_int = torch.stack(states, dim=1) if readout == "all" else h
-        logit_scale = float(V_scale) * 2.0 ** -fh
-        c_q = _straight_through(c.double(), torch.floor(c.double().detach() / logit_scale + 0.5) * logit_scale)
-        V_q = _straight_through(V.double(), V_levels.double() * float(V_scale))
-        return (torch.relu(states_int) * 2.0 ** -fh) @ V_q.T + c_q
+        return (torch.stack(states, dim=1) if readout == "all" else h), peak

@@ -40,7 +40,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["OUT_LAST", "OUT_STATES", "OUT_HEAD", "recurrence_forward", "recurrence_backward", "threads"]
+__all__ = ["OUT_LAST", "OUT_STATES", "OUT_HEAD", "recurrence_forward", "recurrence_backward", "threads",
+           "fixed_point_forward", "fixed_point_backward"]
 
 OUT_LAST, OUT_STATES, OUT_HEAD = 0, 1, 2
 
@@ -273,3 +274,121 @@ def threads() -> int:
     from numba import get_num_threads
 
     return get_num_threads()
+
+
+@njit(inline="always", cache=True)
+def _fwht_in_place(x, block):
+    """``(I ⊗ H_block) x`` in place, unnormalised (exact on integers)."""
+    n = x.shape[0]
+    half = 1
+    while half < block:
+        for start in range(0, n, 2 * half):
+            for k in range(start, start + half):
+                p = x[k]
+                q = x[k + half]
+                x[k] = p + q
+                x[k + half] = p - q
+        half *= 2
+
+
+@njit(inline="always", cache=True)
+def _rotate(a, rotation, shift):
+    """``round(a · rotation / 2^shift)``, halves up, on int64 (``hadamrnn.deploy.integer``)."""
+    if shift > 0:
+        return (a * rotation + (np.int64(1) << (shift - 1))) >> shift
+    return a * rotation
+
+
+@njit(inline="always", cache=True)
+def _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index):
+    """``z = round(M (L_U x[r, t]) / 2^S) + b`` in integers, or ``z = table[index[r, t]]``."""
+    if project:
+        for i in range(z.size):
+            total = 0
+            for j in range(inputs.shape[2]):
+                total += levels[i, j] * inputs[r, t, j]
+            z[i] = _rotate(total, multiplier, input_shift) + bias[i]
+    else:
+        z[:] = table[index[r, t]]
+
+
+@njit(parallel=True, cache=True)
+def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift, bias, table, index, block, rotation,
+                        shift, low, high, states, saturated, peaks):
+    """The fixed-point recurrence of ``hadamrnn.fixedpoint``, in integers:
+    ``h[t] = clip(s ⊙ round((B h[t-1]) · rotation / 2^shift) + z[t], low, high)``, ``h[-1] = 0``.
+
+    ``signs`` (n,) int64 ±1. The input terms ``z[t]`` are computed from integer ``inputs`` (N, T, d)
+    with U's levels (n, d), the multiplier and shift of U's scale and the integer bias (n,)
+    (``project``), or read as ``table[index[r, t]]`` (int64 rows). Fills ``states`` (N, T, n) int16
+    (``low``, ``high`` fit 16 bits), ``saturated`` (N, T, n) uint8 (1 where the value before
+    clipping left ``[low, high]``: the backward pass gives it no gradient) and ``peaks`` (N,) int64:
+    the largest ``|value before clipping|`` of each row."""
+    rows, steps, n = states.shape
+    for r in prange(rows):
+        h = np.zeros(n, dtype=np.int64)
+        z = np.empty(n, dtype=np.int64)
+        peak = 0
+        for t in range(steps):
+            _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index)
+            _fwht_in_place(h, block)
+            for i in range(n):
+                value = signs[i] * _rotate(h[i], rotation, shift) + z[i]
+                peak = max(peak, abs(value))
+                clipped = min(max(value, low), high)
+                saturated[r, t, i] = clipped != value
+                h[i] = clipped
+                states[r, t, i] = clipped
+        peaks[r] = peak
+
+
+@njit(parallel=True, cache=True)
+def fixed_point_backward(signs, project, inputs, index, states, saturated, all_steps, grad_states, grad_last, block,
+                         rotation, shift, chunks, grad_signs, grad_levels, grad_bias, grad_table):
+    """Adjoint of :func:`fixed_point_forward` with straight-through rounding: the gradient of the
+    value before clipping is ``λ[t] ⊙ (1 - saturated[t])``; it is the gradient of ``z[t]``, adds
+    ``λ ⊙ rotated[t]`` to the signs' (``rotated[t]`` recomputed from ``states[t-1]``), and reaches
+    ``h[t-1]`` as ``(B (s ⊙ λ)) / sqrt(block)``. The gradient reaching the states is ``grad_states``
+    (N, T, n) when ``all_steps``, else ``grad_last`` (N, n) at the last step.
+
+    Accumulates, one partial sum per chunk of rows: ``grad_signs`` (chunks, n); with ``project``,
+    ``grad_levels`` (chunks, n, d) ``Σ λ x[t]ᵀ`` and ``grad_bias`` (chunks, n) ``Σ λ`` (gradients with
+    respect to ``L_U x`` and ``b`` in integer units); else ``grad_table`` (chunks, V, n)."""
+    rows, steps, n = states.shape
+    scale = 1.0 / np.sqrt(block)
+    for k in prange(chunks):
+        adjoint = np.empty(n, dtype=np.float64)
+        a = np.empty(n, dtype=np.int64)
+        for r in range(k * rows // chunks, (k + 1) * rows // chunks):
+            adjoint[:] = 0.0
+            if not all_steps:
+                adjoint[:] = grad_last[r]
+            for t in range(steps - 1, -1, -1):
+                for i in range(n):
+                    if all_steps:
+                        adjoint[i] += grad_states[r, t, i]
+                    if saturated[r, t, i]:
+                        adjoint[i] = 0.0
+                if project:
+                    for i in range(n):
+                        grad_bias[k, i] += adjoint[i]
+                    for j in range(inputs.shape[2]):
+                        x = inputs[r, t, j]
+                        if x != 0:
+                            for i in range(n):
+                                grad_levels[k, i, j] += adjoint[i] * x
+                else:
+                    row = grad_table[k, index[r, t]]
+                    for i in range(n):
+                        row[i] += adjoint[i]
+                if t == 0:
+                    break
+                for i in range(n):
+                    a[i] = states[r, t - 1, i]
+                _fwht_in_place(a, block)
+                for i in range(n):
+                    grad_signs[k, i] += adjoint[i] * _rotate(a[i], rotation, shift)
+                    adjoint[i] *= signs[i]
+                _fwht_in_place(adjoint, block)
+                for i in range(n):
+                    adjoint[i] *= scale

@@ -41,7 +41,8 @@ class HadamRNNConfig:
             (see ``hadamrnn.engine``).
         state_bits: ``None`` (float states) or ``b``: train with ``b``-bit fixed-point states and inputs,
             exactly as the integer model deploys them (``hadamrnn.fixedpoint``); needs ``input_bits``
-            and ``output_bits``. The fixed-point recurrence runs its own step loop, whatever ``engine``.
+            and ``output_bits``. Its recurrence is a compiled node of its own (``engine="loop"``: the
+            step-by-step oracle).
     """
 
     input_size: int = 1
@@ -155,7 +156,8 @@ class HadamRNN(nn.Module):
         V_levels, V_scale = self.output.quantizer.levels(self.output.weight)
         return states.run(self.recurrence.signs(self.latent), self.recurrence.block, x, U_levels, U_scale,
                           self.input.quantized_weight(), self.input.bias, V_levels, V_scale,
-                          self.output.quantized_weight(), self.output.bias, self.config.readout)
+                          self.output.quantized_weight(), self.output.bias, self.config.readout,
+                          self.config.engine)
 
     @torch.no_grad()
     def effective_weights(self) -> dict[str, Tensor]:
