@@ -83,3 +83,20 @@ def test_c_model_pads_and_cuts_token_lines(tmp_path, real_data):
         c_lines = subprocess.run([str(tmp_path / "c" / "predict")], stdin=stream, capture_output=True, text=True,
                                  check=True).stdout.splitlines()
     assert c_lines[0] == c_lines[1]  # the cut long line is the 128-token line
+
+
+def test_a_fixed_point_trained_model_predicts_its_recorded_test_accuracy(tmp_path, mnist_dir):
+    """model.state_bits: 8 → export --target c (the trained scales) → predict --runtime numpy-int on raw
+    pixels gives exactly the test accuracy of results.json (the same integer model, not within a point)."""
+    run = tmp_path / "run"
+    _cli("train", "pmnist", "--out", run, "--data-dir", mnist_dir, "--set", "model.hidden_size=16",
+         "--set", "model.state_bits=8", "--set", "optim.epochs=2", "--set", "data.batch_size=16")
+    out = tmp_path / "c"
+    printed = _cli("export", run, "--target", "c", "-o", out)
+    assert "8-bit states, the scales it was trained with" in printed
+    _cli("data", "pmnist", "--data-dir", mnist_dir, "--dump", "test", "-o", tmp_path / "raw.txt")
+    lines = _cli("predict", out, tmp_path / "raw.txt", "--runtime", "numpy-int").splitlines()
+    labels = np.loadtxt(tmp_path / "raw.txt.labels", dtype=np.int64)
+    predicted = np.array([int(line.split()[0]) for line in lines])
+    recorded = json.loads((run / "results.json").read_text())["test_metric"]
+    assert float(np.mean(predicted == labels)) == recorded
