@@ -31,6 +31,10 @@ That gap is harmless where the gradient is continuous in the states, but not at 
 kink: a state that was exactly 0 comes back as ±1e-17. So ``OUT_HEAD`` keeps the forward pass's
 relu pattern, one byte per state (a quarter of the states' size in float32).
 
+``fixed_point_forward``/``fixed_point_backward`` run the fixed-point recurrence of
+``hadamrnn.fixedpoint`` in integers; saturation makes that step non-invertible, so they keep the
+int16 states and a saturation byte per state instead of walking back.
+
 The functions take NumPy arrays (float32 or float64) and know nothing of autograd;
 ``hadamrnn.engine`` wraps them. Arrays a mode does not use are passed as 1-element dummies.
 """
