@@ -14,11 +14,13 @@ passes its identity gradient to the latent ``u`` as in float training.
 
 The scales are powers of two, calibrated rather than learned: the gradient of a power-of-two
 exponent is zero almost everywhere, and what the scale must do (fit the largest value without
-wasting bits) is known from the values themselves. On its first batch the model sets ``fx`` from
-the largest ``|x|`` and ``fh`` from the largest ``|h_t|`` of the float recurrence; after every
-training epoch (:meth:`FixedPointStates.recalibrate`) both follow the largest magnitudes that
-epoch's forward passes saw before saturation. Export reads them from the model
-(``hadamrnn export --target c``), so the integer model and the C reproduce the trained network.
+wasting bits) is known from the values themselves. They are what post-training quantization would
+choose for the current weights (``HadamRNN.calibrate``): ``fx`` from the largest ``|x|``, ``fh``
+from the largest ``|h_t|`` of the float recurrence over every step, on the first training batch,
+again after every epoch. Not from the fixed-point states themselves: their magnitude before
+saturation depends on the scale, and following it made the scale alternate every epoch (HAR-6,
+8 bits: validation accuracy jumping between 0.23 and 0.68). Export reads the scales from the
+model (``hadamrnn export --target c``), so the integer model and the C reproduce the trained network.
 """
 
 from __future__ import annotations
@@ -56,19 +58,18 @@ class _FusedFixedPoint(torch.autograd.Function):
     (N·T, n) read through ``index``. Straight through, ``z`` has the gradient of
     ``U x_int 2^(fh-fx) + b 2^fh`` (``U``, ``b`` real, with the factors ``input_scale``,
     ``bias_scale``), or of the table. Returns the states (N, T, n), or the last (N, n), as float64
-    integers; ``peak`` (a one-element list) receives the largest ``|value before clipping|``."""
+    integers."""
 
     @staticmethod
     def forward(ctx, signs: Tensor, U: Tensor | None, b: Tensor | None, table: Tensor | None,  # type: ignore[override]
                 x_int: Tensor | None, levels: Tensor | None, input_multiplier: int, input_shift: int,
                 b_int: Tensor | None, index: Tensor | None, input_scale: float, bias_scale: float, block: int,
-                rotation: int, shift: int, low: int, high: int, all_steps: bool, peak: list) -> Tensor:
+                rotation: int, shift: int, low: int, high: int, all_steps: bool) -> Tensor:
         project = table is None
         rows, steps = (x_int.shape[:2] if project else index.shape)
         n = signs.shape[0]
         states = np.empty((rows, steps, n), dtype=np.int16)
         saturated = np.empty((rows, steps, n), dtype=np.uint8)
-        peaks = np.zeros(rows, dtype=np.int64)
         signs_int = signs.detach().numpy().astype(np.int64)
         if project:
             arrays = (x_int.numpy().astype(np.int64), levels.numpy().astype(np.int64), int(input_multiplier),
@@ -77,9 +78,7 @@ class _FusedFixedPoint(torch.autograd.Function):
         else:
             arrays = (np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), 1, 0, np.zeros(1, np.int64),
                       table.detach().numpy().astype(np.int64), index.numpy())
-        native.fixed_point_forward(signs_int, project, *arrays, block, rotation, shift, low, high, states, saturated,
-                                   peaks)
-        peak.append(float(peaks.max(initial=0)))
+        native.fixed_point_forward(signs_int, project, *arrays, block, rotation, shift, low, high, states, saturated)
         ctx.arrays = (signs_int, arrays[0], arrays[6], states, saturated)
         ctx.sizes = (table.shape[0] if not project else 0, levels.shape[1] if project else 0)
         ctx.project, ctx.scales = project, (input_scale, bias_scale)
@@ -105,15 +104,14 @@ class _FusedFixedPoint(torch.autograd.Function):
         grad_U = torch.from_numpy(grad_levels.sum(0) * input_scale) if ctx.project else None
         grad_b = torch.from_numpy(grad_bias.sum(0) * bias_scale) if ctx.project else None
         grad_table_sum = None if ctx.project else torch.from_numpy(grad_table.sum(0))
-        return (torch.from_numpy(grad_signs.sum(0)), grad_U, grad_b, grad_table_sum) + (None,) * 15
+        return (torch.from_numpy(grad_signs.sum(0)), grad_U, grad_b, grad_table_sum) + (None,) * 14
 
 
 class FixedPointStates(nn.Module):
     """``b``-bit fixed-point states and inputs for a HadamRNN (``model.state_bits``).
 
-    Buffers (saved in checkpoints): ``fx``, ``fh`` (the fraction bits of inputs and states),
-    ``calibrated``, and the largest magnitudes seen since the last calibration, ``peak_x`` and
-    ``peak_h`` (in the float model's units).
+    Buffers (saved in checkpoints): ``fx``, ``fh`` (the fraction bits of inputs and states) and
+    ``calibrated``.
     """
 
     def __init__(self, bits: int) -> None:
@@ -124,8 +122,6 @@ class FixedPointStates(nn.Module):
         for name in ("fx", "fh"):
             self.register_buffer(name, torch.zeros((), dtype=torch.int64))
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
-        for name in ("peak_x", "peak_h"):
-            self.register_buffer(name, torch.zeros((), dtype=torch.float64))
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -136,17 +132,10 @@ class FixedPointStates(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, input_peak: float, state_peak: float) -> None:
-        """Set ``fx``, ``fh`` so that the given largest magnitudes fit; clear the running peaks."""
+        """Set ``fx``, ``fh`` so that the given largest magnitudes (float units) fit in ``bits`` bits."""
         self.fx.fill_(fraction_bits(input_peak, self.bits))
         self.fh.fill_(fraction_bits(state_peak, self.bits))
         self.calibrated.fill_(True)
-        self.peak_x.zero_()
-        self.peak_h.zero_()
-
-    def recalibrate(self) -> None:
-        """Follow the largest magnitudes seen since the last calibration (called after each training epoch)."""
-        if bool(self.calibrated) and float(self.peak_h) > 0:
-            self.calibrate(float(self.peak_x), float(self.peak_h))
 
     def quantize_inputs(self, x: Tensor) -> Tensor:
         """Float features (or embedding rows, straight through) as integers ``floor(x 2^fx + 1/2)``, saturated."""
@@ -166,8 +155,6 @@ class FixedPointStates(nn.Module):
         oracle; otherwise CPU tensors take the compiled node."""
         fx, fh = int(self.fx), int(self.fh)
         low, high = self.limits
-        if self.training:
-            self.peak_x.fill_(max(float(self.peak_x), float(x.detach().abs().max())))
         x_int = self.quantize_inputs(x)  # (B, T, d), integer-valued
         u_multiplier, u_shift = multiplier(float(U_scale) * 2.0 ** (fh - fx))
         log_m = int(math.log2(block))
@@ -176,43 +163,35 @@ class FixedPointStates(nn.Module):
         b_exact = torch.floor(b.detach().double() * 2.0 ** fh + 0.5)
         fused = engine != "loop" and x.device.type == "cpu"
         if fused and not x_int.requires_grad:  # float features: the kernel projects them itself
-            peaks: list = []
             states_int = _FusedFixedPoint.apply(
                 signs, U.double(), b.double(), None, x_int.detach(), U_levels, u_multiplier, u_shift, b_exact, None,
-                2.0 ** (fh - fx), 2.0 ** fh, block, rotation, rotation_shift, low, high, readout == "all", peaks)
-            peak = peaks[0]
+                2.0 ** (fh - fx), 2.0 ** fh, block, rotation, rotation_shift, low, high, readout == "all")
         else:
             sums = x_int.detach() @ U_levels.double().T  # L_U x, exact
             z = (_straight_through(x_int @ U.double().T * 2.0 ** (fh - fx), _round_shift(sums * u_multiplier, u_shift))
                  + _straight_through(b.double() * 2.0 ** fh, b_exact))
             if fused:
-                peaks = []
                 rows, steps, n = z.shape
                 index = torch.arange(rows * steps).reshape(rows, steps)
                 states_int = _FusedFixedPoint.apply(
                     signs, None, None, z.reshape(rows * steps, n), None, None, 1, 0, None, index, 1.0, 1.0, block,
-                    rotation, rotation_shift, low, high, readout == "all", peaks)
-                peak = peaks[0]
+                    rotation, rotation_shift, low, high, readout == "all")
             else:
-                states_int, peak = self._loop(signs, block, z, rotation, rotation_shift, readout)
-        if self.training:
-            self.peak_h.fill_(max(float(self.peak_h), peak * 2.0 ** -fh))
+                states_int = self._loop(signs, block, z, rotation, rotation_shift, readout)
         logit_scale = float(V_scale) * 2.0 ** -fh
         c_q = _straight_through(c.double(), torch.floor(c.double().detach() / logit_scale + 0.5) * logit_scale)
         V_q = _straight_through(V.double(), V_levels.double() * float(V_scale))
         return (torch.relu(states_int) * 2.0 ** -fh) @ V_q.T + c_q
 
-    def _loop(self, signs: Tensor, block: int, z: Tensor, rotation: int, shift: int, readout: str) -> tuple[Tensor, float]:
-        """The step-by-step oracle of the fused node: states (B, T, n) or (B, n), and the peak."""
+    def _loop(self, signs: Tensor, block: int, z: Tensor, rotation: int, shift: int, readout: str) -> Tensor:
+        """The step-by-step oracle of the fused node: states (B, T, n) or (B, n)."""
         low, high = self.limits
         h = z.new_zeros(z.shape[0], z.shape[2])
-        states, peak = [], 0.0
+        states = []
         for z_t in z.unbind(1):
             a = fwht(h, block, normalized=False)
             rotated = _straight_through(a / math.sqrt(block), _round_shift(a.detach() * rotation, shift))
-            before = signs * rotated + z_t
-            peak = max(peak, float(before.detach().abs().max()))
-            h = torch.clamp(before, low, high)
+            h = torch.clamp(signs * rotated + z_t, low, high)
             if readout == "all":
                 states.append(h)
-        return (torch.stack(states, dim=1) if readout == "all" else h), peak
+        return torch.stack(states, dim=1) if readout == "all" else h

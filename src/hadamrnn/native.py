@@ -318,7 +318,7 @@ def _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift
 
 @njit(parallel=True, cache=True)
 def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift, bias, table, index, block, rotation,
-                        shift, low, high, states, saturated, peaks):
+                        shift, low, high, states, saturated):
     """The fixed-point recurrence of ``hadamrnn.fixedpoint``, in integers:
     ``h[t] = clip(s ⊙ round((B h[t-1]) · rotation / 2^shift) + z[t], low, high)``, ``h[-1] = 0``.
 
@@ -326,24 +326,20 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
     with U's levels (n, d), the multiplier and shift of U's scale and the integer bias (n,)
     (``project``), or read as ``table[index[r, t]]`` (int64 rows). Fills ``states`` (N, T, n) int16
     (``low``, ``high`` fit 16 bits), ``saturated`` (N, T, n) uint8 (1 where the value before
-    clipping left ``[low, high]``: the backward pass gives it no gradient) and ``peaks`` (N,) int64:
-    the largest ``|value before clipping|`` of each row."""
+    clipping left ``[low, high]``: the backward pass gives it no gradient)."""
     rows, steps, n = states.shape
     for r in prange(rows):
         h = np.zeros(n, dtype=np.int64)
         z = np.empty(n, dtype=np.int64)
-        peak = 0
         for t in range(steps):
             _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index)
             _fwht_in_place(h, block)
             for i in range(n):
                 value = signs[i] * _rotate(h[i], rotation, shift) + z[i]
-                peak = max(peak, abs(value))
                 clipped = min(max(value, low), high)
                 saturated[r, t, i] = clipped != value
                 h[i] = clipped
                 states[r, t, i] = clipped
-        peaks[r] = peak
 
 
 @njit(parallel=True, cache=True)

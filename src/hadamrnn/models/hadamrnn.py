@@ -140,18 +140,28 @@ class HadamRNN(nn.Module):
         # The engine applies the read-out itself, so that a fast one need not materialise every state.
         return self._recur(inputs, (self.output.quantized_weight(), self.output.bias))
 
-    def _fixed_point_forward(self, inputs: Tensor) -> Tensor:
-        """Logits of the fixed-point model (float64), calibrating its scales on the first batch."""
+    @torch.no_grad()
+    def calibrate(self, inputs: Tensor) -> None:
+        """Fixed-point scales (``state_bits``) as post-training quantization would choose them for the
+        current weights: the largest ``|x|`` (token models: of the embedding) and the largest ``|h_t|``
+        of the float recurrence over every step of ``inputs``. The training loop calls it on the first
+        training batch after every epoch; the first forward pass calls it on its own batch."""
+        if self.fixed_point is None:
+            return
         check_inputs(inputs, self.config.vocab_size, self.config.input_size)
-        states = self.fixed_point
+        embedding = self.embedding.weight if self.embedding is not None else None
+        states = recur("fused", self.recurrence, self.latent, inputs, self.input.quantized_weight(), self.input.bias,
+                       "all", embedding)
+        peak_x = embedding.abs().max() if embedding is not None else inputs.abs().max()
+        self.fixed_point.calibrate(float(peak_x), float(states.abs().max()))
+
+    def _fixed_point_forward(self, inputs: Tensor) -> Tensor:
+        """Logits of the fixed-point model (float64)."""
+        check_inputs(inputs, self.config.vocab_size, self.config.input_size)
+        if not bool(self.fixed_point.calibrated):
+            self.calibrate(inputs)
         x = self.embedding(inputs) if self.embedding is not None else inputs
-        if not bool(states.calibrated):
-            with torch.no_grad():
-                embedding = self.embedding.weight if self.embedding is not None else None
-                h = recur("fused", self.recurrence, self.latent, inputs, self.input.quantized_weight(),
-                          self.input.bias, "all", embedding)
-                peak_x = embedding.abs().max() if embedding is not None else x.abs().max()
-                states.calibrate(float(peak_x), float(h.abs().max()))
+        states = self.fixed_point
         U_levels, U_scale = self.input.quantizer.levels(self.input.weight)
         V_levels, V_scale = self.output.quantizer.levels(self.output.weight)
         return states.run(self.recurrence.signs(self.latent), self.recurrence.block, x, U_levels, U_scale,

@@ -31,7 +31,6 @@ from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, loa
 from .. import models
 from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
-from ..fixedpoint import FixedPointStates
 from ..size import model_size_bits, size_rows
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
@@ -325,9 +324,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                     save_checkpoint(last_path, payload())
                     last_save = time.perf_counter()
             bar.close()
-            for module in model.modules():  # fixed-point scales follow what this epoch saw
-                if isinstance(module, FixedPointStates):
-                    module.recalibrate()
+            if isinstance(model, HadamRNN) and model.fixed_point is not None:  # scales follow the weights
+                model.calibrate(train.batch(torch.arange(min(batch_size, len(train))))[0].to(device))
 
             val = evaluate(model, splits.val, info, batch_size, device)
             train_loss = state["loss_sum"] / state["count"]
