@@ -11,13 +11,19 @@ from pathlib import Path
 def _train(args: argparse.Namespace) -> int:
     from .train import checkpoint_path, fit, load_config
 
-    if args.resume and args.set:
-        raise ValueError("--set cannot change a resumed run; it continues with the config saved in its run dir")
+    epochs = None
+    if args.resume:
+        for item in args.set:
+            key, _, value = item.partition("=")
+            if key.strip() != "optim.epochs" or not value.strip().isdigit():
+                raise ValueError(f"--set {item!r}: a resumed run keeps the config saved in its run dir; on --resume, "
+                                 f"--set takes only optim.epochs=N (to extend the run, or end it sooner)")
+            epochs = int(value)
     config = None if args.resume else load_config(args.config, args.set)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     resume = f"hadamrnn train --resume --out {out}"
     try:
-        result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download)
+        result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download, epochs=epochs)
     except KeyboardInterrupt:
         if checkpoint_path(out).is_file():
             print(f"\ninterrupted; the last checkpoint in {out} is intact (steps since it are lost): {resume}",

@@ -204,3 +204,28 @@ def test_the_memory_estimate_against_hand_arithmetic():
     assert training_bytes(_config(), info, 24) == 16 * parameters + 16 * 16 + 16 * 24 * per_step
     assert training_bytes(_config("model.engine=loop"), info, 24) == (16 * parameters + 16 * 16
                                                                      + 16 * 24 * (per_step + 12 * 16))
+
+
+def test_resume_with_more_epochs_extends_a_finished_run_as_if_it_had_been_longer(tmp_path, capsys):
+    longer = fit(_config("optim.epochs=4"), tmp_path / "straight", progress=False)
+    fit(_config("optim.epochs=2"), tmp_path / "extended", progress=False)
+    assert main(["train", "--resume", "--out", str(tmp_path / "extended"), "--set", "optim.epochs=4"]) == 0
+    extended = json.loads((tmp_path / "extended" / "results.json").read_text())
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert strip(extended) == strip(longer.results) and extended["epochs"] == 4
+    a, _, _ = load_trained(tmp_path / "straight" / "checkpoints" / "last.safetensors")
+    b, config, _ = load_trained(tmp_path / "extended" / "checkpoints" / "last.safetensors")
+    assert config.optim.epochs == 4
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(p, q), name
+
+
+def test_resume_can_end_a_run_sooner_but_not_before_an_epoch_it_has_begun(tmp_path, capsys):
+    stopped = fit(_config("optim.epochs=4"), tmp_path / "run", progress=False, stop_after_steps=8)  # in epoch 2
+    assert not stopped.completed and stopped.epoch == 1
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "optim.epochs=1"]) == 2
+    assert "has begun epoch 2; choose at least 2" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "optim.lr=0.1"]) == 2
+    assert "--set takes only optim.epochs=N" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "optim.epochs=2"]) == 0
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["epochs"] == 2

@@ -219,11 +219,15 @@ class _StopRequest:
 
 def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Path | None = None,
         resume: bool = False, download: bool = False, progress: bool = True,
-        stop_after_steps: int | None = None) -> RunResult:
+        stop_after_steps: int | None = None, epochs: int | None = None) -> RunResult:
     """Train as ``config`` says, writing everything into ``run_dir``.
 
     ``resume``: continue from ``run_dir/checkpoints/last.safetensors`` with the configuration saved
-    there (``data_dir``, when given, replaces the data directory it names).
+    there (``data_dir``, when given, replaces the data directory it names). ``epochs`` (with
+    ``resume``): train up to this many epochs in all instead of the saved ``optim.epochs``: more
+    extends a run, finished or not, as if it had been started with that number (the schedule and
+    the data order depend on the epoch only); fewer ends it early, but not before an epoch it has
+    begun.
     ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
     testing resumption.
     """
@@ -233,6 +237,14 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     if resume:
         checkpoint = load_checkpoint(last_path, required=("config", "model", "optimizer", "scheduler", "rng", "state"))
         config = from_dict(checkpoint["config"])
+        if epochs is not None:
+            begun = checkpoint["state"]["epoch"] + (1 if checkpoint["state"]["batch"] > 0 else 0)
+            if epochs < max(begun, 1):
+                raise ValueError(f"optim.epochs={epochs}: this run has {'begun' if begun > checkpoint['state']['epoch'] else 'finished'} "
+                                 f"epoch {begun}; choose at least {max(begun, 1)}")
+            config = replace(config, optim=replace(config.optim, epochs=epochs))
+    elif epochs is not None:
+        raise ValueError("epochs overrides the configuration of a resumed run only; set optim.epochs in the config")
     elif last_path.exists() or last_path.with_suffix(".pt").exists():
         raise ValueError(f"{run_dir} already holds a run (checkpoints/last); pass --resume to continue it "
                          f"or choose another --out")
