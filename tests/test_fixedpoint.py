@@ -90,3 +90,20 @@ def test_the_compiled_fixed_point_node_equals_the_step_loop_forward_and_backward
     assert torch.equal(loop_logits, fused_logits)
     for name, grad in loop_grads.items():
         torch.testing.assert_close(fused_grads[name], grad, rtol=1e-9, atol=1e-9, msg=name)
+
+
+def test_a_float_run_starts_a_fixed_point_run_through_init_from(tmp_path):
+    from hadamrnn.train import fit, load_config, load_trained
+
+    small = ["data.name=copy", "data.length=24", "data.train_samples=64", "data.val_samples=16", "data.test_samples=16",
+             "data.batch_size=16", "model.hidden_size=16", "optim.epochs=1"]
+    fit(load_config(None, small), tmp_path / "float", progress=False)
+    source = load_trained(tmp_path / "float")[0]
+    fit(load_config(None, small + ["model.state_bits=8", "optim.lr=1e-12", f"optim.init_from={tmp_path / 'float'}"]),
+        tmp_path / "q8", progress=False)
+    tuned = load_trained(tmp_path / "q8")[0]
+    assert tuned.fixed_point is not None and bool(tuned.fixed_point.calibrated)
+    torch.testing.assert_close(tuned.input.weight, source.input.weight, rtol=0, atol=1e-6)  # lr ~ 0: the copied weights
+    with pytest.raises(ValueError, match="another architecture"):
+        fit(load_config(None, small + ["model.hidden_size=32", f"optim.init_from={tmp_path / 'float'}"]),
+            tmp_path / "wrong", progress=False)

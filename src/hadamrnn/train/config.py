@@ -50,6 +50,7 @@ class OptimConfig:
     device: str = "cpu"  # "cpu", or "cuda"/"cuda:N" where PyTorch sees a GPU (the engine's torch path)
     checkpoint_minutes: float = option(10.0, low=0.0, high=1e6)  # also checkpoint this often in an epoch (0: every step)
     max_steps_per_epoch: int | None = option(None, low=1, high=10**12)  # cap, for smoke runs
+    init_from: str | None = None  # a run directory or checkpoint whose weights start this run (e.g. float → state_bits)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):

@@ -261,6 +261,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     for folder in (run_dir, run_dir / "checkpoints"):
         remove_stale_temporaries(folder)
     atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    if opt.init_from is not None and checkpoint is None:
+        _start_from(model, opt.init_from, device)
     latent = model.latent if isinstance(model, HadamRNN) else None
     if latent is None and opt.latent_lr is not None:
         raise ValueError(f"optim.latent_lr applies to the latent of hadamrnn's W; model.name is {config.model.name!r}")
@@ -373,6 +375,23 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                "precision": {row.name: row.precision for row in size_rows(model)}}
     atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     return RunResult(True, results, run_dir)
+
+
+def _start_from(model: nn.Module, source: str, device: str) -> None:
+    """Copy the weights of a trained run (its best checkpoint) into ``model``, which may differ
+    from it only by buffers of its own (the fixed-point scales of ``state_bits``, calibrated on the
+    first batch) and by its engine."""
+    trained = load_trained(source, device)[0].state_dict()
+    own = model.state_dict()
+    foreign = sorted(set(trained) - set(own))
+    missing = sorted(k for k in set(own) - set(trained) if not k.startswith("fixed_point."))
+    shapes = sorted(k for k in set(own) & set(trained) if own[k].shape != trained[k].shape)
+    if foreign or missing or shapes:
+        raise ValueError(f"optim.init_from: {source} holds another architecture (" + "; ".join(
+            f"{what}: {', '.join(keys[:4])}" for what, keys in (("not in this model", foreign),
+                                                              ("missing", missing), ("other shapes", shapes)) if keys)
+                         + "); it must match model except state_bits and engine")
+    model.load_state_dict(trained, strict=False)
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ExperimentConfig, TaskInfo]:
