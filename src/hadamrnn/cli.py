@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"\n{result.stopped} after {result.epoch} epoch(s) and {result.batch}/{result.batches} steps of the "
               f"next; checkpoint written. Continue with: {resume}", file=sys.stderr)
         return 130
-    print(_verdict(result.results, out))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process speaks for all
+        print(_verdict(result.results, out))
     return 0
 
 

@@ -34,6 +34,7 @@ from ..atomic import atomic_write_bytes
 from ..size import model_size_bits, size_rows
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
+from .distributed import Ranks, join, leave
 from .metrics import MetricsLog
 
 __all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
@@ -108,17 +109,20 @@ def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device: str = "cpu") -> dict:
-    """Mean loss, accuracy and the task's metric over ``dataset``."""
+def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device: str = "cpu",
+             ranks: Ranks = Ranks()) -> dict:
+    """Mean loss, accuracy and the task's metric over ``dataset`` (several processes: each takes every
+    ``world``-th batch and the sums are reduced, so every process gets the whole set's figures)."""
     model.eval()
     loss_sum, hits, count = 0.0, 0, 0
-    for start in range(0, len(dataset), batch_size):
+    for start in range(ranks.rank * batch_size, len(dataset), ranks.world * batch_size):
         x, y = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
         x, y = x.to(device), y.to(device)
         loss, batch_hits, batch_count = _loss_and_hits(info, model(x), y)
         loss_sum += float(loss) * batch_count
         hits, count = hits + batch_hits, count + batch_count
     model.train()
+    loss_sum, hits, count = ranks.sum([loss_sum, hits, count])
     loss, accuracy = loss_sum / count, hits / count
     return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy)}
 
@@ -250,17 +254,20 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                          f"or choose another --out")
     config = _with_resolved_data(config, data_dir)
 
-    opt, device = config.optim, _device(config.optim.device)
+    opt = config.optim
+    ranks, device = join(_device(opt.device))
+    progress = progress and ranks.main
     splits = load_splits(config, download=download)
     info = splits.info
     _check_memory(config, info, splits.train)
     torch.manual_seed(opt.seed)
     model = build_model(config, info).to(device)
     # Only now that the config, the data and the model are known good does the run directory get written.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (run_dir, run_dir / "checkpoints"):
-        remove_stale_temporaries(folder)
-    atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
+    if ranks.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (run_dir, run_dir / "checkpoints"):
+            remove_stale_temporaries(folder)
+        atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False).encode())
     if opt.init_from is not None and checkpoint is None:
         _start_from(model, opt.init_from, device)
     latent = model.latent if isinstance(model, HadamRNN) else None
@@ -280,7 +287,13 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
         scheduler.load_state_dict(checkpoint["scheduler"])
         torch.set_rng_state(checkpoint["rng"])
         state = checkpoint["state"]
-        log.truncate(state["epoch"])
+        if ranks.main:
+            log.truncate(state["epoch"])
+    if ranks.world > 1 and config.data.batch_size < ranks.world:
+        raise ValueError(f"data.batch_size {config.data.batch_size} is the global batch, split over {ranks.world} "
+                         f"processes: it must be at least {ranks.world}")
+    net = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.startswith("cuda") else None)
+           if ranks.world > 1 else model)
 
     def payload() -> dict:
         return {"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -294,15 +307,18 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     started = time.perf_counter() - state["seconds"]
     last_save = time.perf_counter()
 
+    stop_everywhere = False  # a Ctrl-C seen by any process, agreed on at every step
+
     def stop_reason() -> str | None:
-        if stop.requested:
+        if stop_everywhere or (ranks.world == 1 and stop.requested):
             return "interrupted"
         return "stopped" if stop_after_steps is not None and state["global_step"] >= stop_after_steps else None
 
     def stopped() -> RunResult:
-        if state["batch"] > 0:  # mid-epoch; an epoch's end has written its checkpoint already
+        if state["batch"] > 0 and ranks.main:  # mid-epoch; an epoch's end has written its checkpoint already
             state["seconds"] = time.perf_counter() - started
             save_checkpoint(last_path, payload())
+        ranks.barrier()
         return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
     with _StopRequest() as stop:
@@ -315,15 +331,23 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                 model.recurrence.set_reference(latent)
             bar = _Progress(state["batch"], batches, f"epoch {epoch + 1}/{opt.epochs}", progress)
             for k in range(state["batch"], batches):
-                x, y = train.batch(order[k * batch_size:(k + 1) * batch_size])
+                batch = order[k * batch_size:(k + 1) * batch_size]
+                mine = ranks.share(batch)  # the global batch's share of this process (all of it, alone)
+                weight = len(mine) * ranks.world / len(batch)  # DDP averages: weigh by the share's size
+                if len(mine) == 0:  # a last batch smaller than the number of processes: take part, add nothing
+                    mine, weight = batch[:1], 0.0
+                x, y = train.batch(mine)
                 x, y = x.to(device), y.to(device)
-                loss, hits, count = _loss_and_hits(info, model(x), y)
+                loss, hits, count = _loss_and_hits(info, net(x), y)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * weight).backward() if ranks.world > 1 else loss.backward()
                 optimizer.step()
-                state["loss_sum"] += loss.item() * count
-                state["hits"] += hits
-                state["count"] += count
+                added = [loss.item() * count, hits, count] if weight > 0 else [0.0, 0, 0]
+                loss_total, hits, count, stops = ranks.sum(added + [float(stop.requested)])
+                stop_everywhere = stop_everywhere or stops > 0
+                state["loss_sum"] += loss_total
+                state["hits"] += int(hits)
+                state["count"] += int(count)
                 state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
                 train_loss = state["loss_sum"] / state["count"]
                 bar.update(k + 1, {"loss": f"{train_loss:.4f}",
@@ -333,7 +357,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                 if stop_reason() and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
                     bar.close()
                     return stopped()
-                if time.perf_counter() - last_save >= opt.checkpoint_minutes * 60 and state["batch"] < batches:
+                if (time.perf_counter() - last_save >= opt.checkpoint_minutes * 60 and state["batch"] < batches
+                        and ranks.main):
                     state["seconds"] = time.perf_counter() - started
                     save_checkpoint(last_path, payload())
                     last_save = time.perf_counter()
@@ -341,7 +366,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
             if isinstance(model, HadamRNN) and model.fixed_point is not None:  # scales follow the weights
                 model.calibrate(train.batch(torch.arange(min(batch_size, len(train))))[0].to(device))
 
-            val = evaluate(model, splits.val, info, batch_size, device)
+            val = evaluate(model, splits.val, info, batch_size, device, ranks)
             train_loss = state["loss_sum"] / state["count"]
             record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
                       "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
@@ -353,27 +378,35 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                                                    else val["metric"] < state["best_val"])
             if better:
                 state["best_val"] = val["metric"]
+            if better and ranks.main:
                 save_checkpoint(best_path, {"config": config.to_dict(), "model": model.state_dict(),
                                             "epoch": epoch + 1, "val_metric": val["metric"], "info": info.__dict__})
-            log.append(record)
-            print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
-                  f"{' (best)' if better else ''}", flush=True)
+            if ranks.main:
+                log.append(record)
+            if ranks.main:
+                print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
+                      f"{' (best)' if better else ''}", flush=True)
             state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
-            save_checkpoint(last_path, payload())
+            if ranks.main:
+                save_checkpoint(last_path, payload())
             last_save = time.perf_counter()
             if epoch + 1 < opt.epochs and stop_reason():
                 return stopped()
 
-    last_test = evaluate(model, splits.test, info, batch_size, device)
+    last_test = evaluate(model, splits.test, info, batch_size, device, ranks)
+    ranks.barrier()  # rank 0 has written the best checkpoint
     best_model = load_trained(best_path, device)[0]
-    best_test = evaluate(best_model, splits.test, info, batch_size, device)
+    best_test = evaluate(best_model, splits.test, info, batch_size, device, ranks)
     results = {"test_metric": best_test["metric"], "metric_name": info.metric, "best_val_metric": state["best_val"],
                "last_test_metric": last_test["metric"], "test_loss": best_test["loss"],
                "test_accuracy": best_test["accuracy"], "epochs": opt.epochs, "steps": state["global_step"],
                "seconds": state["seconds"], **baseline(splits), "model": config.model.name,
                "size_bits": model_size_bits(model),
                "precision": {row.name: row.precision for row in size_rows(model)}}
-    atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    if ranks.main:
+        atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    ranks.barrier()
+    leave(ranks)
     return RunResult(True, results, run_dir)
 
 
