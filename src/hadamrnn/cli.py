@@ -296,7 +296,7 @@ def _configs(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import BENCH_CONFIGS, main as bench_main
 
-    names = list(BENCH_CONFIGS) if args.config == "all" else [args.config]
+    names = [name for name, config in BENCH_CONFIGS.items() if config.in_all] if args.config == "all" else [args.config]
     bench_main(names, engine=args.engine, repeats=args.repeats, as_json=args.json)
     return 0
 
