@@ -296,11 +296,12 @@ def _fwht_in_place(x, block):
 
 
 @njit(inline="always", cache=True)
-def _rotate(a, rotation, shift):
-    """``round(a · rotation / 2^shift)``, halves up, on int64 (``hadamrnn.deploy.integer``)."""
+def _round_product(a, factor, shift):
+    """``round(a · factor / 2^shift)``, halves up, on int64 (``hadamrnn.deploy.integer``): the
+    ``1/sqrt(m)`` of the recurrence and U's scale."""
     if shift > 0:
-        return (a * rotation + (np.int64(1) << (shift - 1))) >> shift
-    return a * rotation
+        return (a * factor + (np.int64(1) << (shift - 1))) >> shift
+    return a * factor
 
 
 @njit(inline="always", cache=True)
@@ -311,7 +312,7 @@ def _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift
             total = 0
             for j in range(inputs.shape[2]):
                 total += levels[i, j] * inputs[r, t, j]
-            z[i] = _rotate(total, multiplier, input_shift) + bias[i]
+            z[i] = _round_product(total, multiplier, input_shift) + bias[i]
     else:
         z[:] = table[index[r, t]]
 
@@ -335,7 +336,7 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
             _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index)
             _fwht_in_place(h, block)
             for i in range(n):
-                value = signs[i] * _rotate(h[i], rotation, shift) + z[i]
+                value = signs[i] * _round_product(h[i], rotation, shift) + z[i]
                 clipped = min(max(value, low), high)
                 saturated[r, t, i] = clipped != value
                 h[i] = clipped
@@ -387,7 +388,7 @@ def fixed_point_backward(signs, project, inputs, index, states, saturated, all_s
                     a[i] = states[r, t - 1, i]
                 _fwht_in_place(a, block)
                 for i in range(n):
-                    grad_signs[k, i] += adjoint[i] * _rotate(a[i], rotation, shift)
+                    grad_signs[k, i] += adjoint[i] * _round_product(a[i], rotation, shift)
                     adjoint[i] *= signs[i]
                 _fwht_in_place(adjoint, block)
                 for i in range(n):

@@ -340,7 +340,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
                 x, y = x.to(device), y.to(device)
                 loss, hits, count = _loss_and_hits(info, net(x), y)
                 optimizer.zero_grad(set_to_none=True)
-                (loss * weight).backward() if ranks.world > 1 else loss.backward()
+                (loss * weight).backward()  # weight 1 for a single process
                 optimizer.step()
                 added = [loss.item() * count, hits, count] if weight > 0 else [0.0, 0, 0]
                 loss_total, hits, count, stops = ranks.sum(added + [float(stop.requested)])
