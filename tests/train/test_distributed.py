@@ -36,6 +36,37 @@ def _hadamrnn(*args, processes=1):
     return done.stdout
 
 
+LEAVE = """
+import os, torch
+from hadamrnn.train.distributed import join, leave
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+ranks, _ = join("cpu")
+def step():
+    net = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 2))
+    net(torch.randn(3, 4)).sum().backward()
+step()
+before = threads()
+leave(ranks)
+print(f"rank {ranks.rank}: {before} threads before leave, {threads()} after", flush=True)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc/self/task (Linux)")
+def test_leave_joins_the_process_groups_threads(tmp_path):
+    # A gloo worker thread alive at interpreter shutdown can abort the process (distributed.leave)
+    (tmp_path / "leave.py").write_text(LEAVE)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(tmp_path / "leave.py")],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = [tuple(map(int, line.split(":")[1].split()[::4])) for line in done.stdout.splitlines()
+              if line.startswith("rank")]
+    assert len(counts) == 2 and all(after < before for before, after in counts), done.stdout
+
+
 def _parameters(run):
     return load_trained(run / "checkpoints" / "last.safetensors")[0].state_dict()
 

@@ -236,7 +236,7 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     testing resumption.
     """
     run_dir = Path(run_dir)
-    last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
+    last_path = checkpoint_path(run_dir, "last")
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(last_path, required=("config", "model", "optimizer", "scheduler", "rng", "state"))
@@ -253,10 +253,18 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
         raise ValueError(f"{run_dir} already holds a run (checkpoints/last); pass --resume to continue it "
                          f"or choose another --out")
     config = _with_resolved_data(config, data_dir)
+    ranks, device = join(_device(config.optim.device))
+    try:
+        return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps)
+    finally:
+        leave(ranks)
 
+
+def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ranks: Ranks, device: str,
+           progress: bool, download: bool, stop_after_steps: int | None) -> RunResult:
+    """:func:`fit` once the configuration is resolved and this process has joined the others."""
     opt = config.optim
-    ranks, device = join(_device(opt.device))
-    progress = progress and ranks.main
+    last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
     splits = load_splits(config, download=download)
     info = splits.info
     _check_memory(config, info, splits.train)
@@ -406,7 +414,6 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     if ranks.main:
         atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     ranks.barrier()
-    leave(ranks)
     return RunResult(True, results, run_dir)
 
 
