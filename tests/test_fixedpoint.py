@@ -107,3 +107,29 @@ def test_a_float_run_starts_a_fixed_point_run_through_init_from(tmp_path):
     with pytest.raises(ValueError, match="another architecture"):
         fit(load_config(None, small + ["model.hidden_size=32", f"optim.init_from={tmp_path / 'float'}"]),
             tmp_path / "wrong", progress=False)
+
+
+def test_calibration_with_a_score_keeps_the_best_scoring_state_scale():
+    from hadamrnn.models.hadamrnn import STATE_HEADROOM
+
+    torch.manual_seed(5)
+    model = HadamRNN(HadamRNNConfig(input_size=3, hidden_size=32, output_size=4, state_bits=8))
+    generator = torch.Generator().manual_seed(6)
+    batches = [torch.randn(8, 30, 3, generator=generator) for _ in range(3)]
+    targets = [torch.randint(0, 4, (8,), generator=generator) for _ in batches]
+
+    def score(logits):
+        return float(sum(torch.nn.functional.cross_entropy(out, y, reduction="sum") for out, y in zip(logits, targets)))
+
+    model.calibrate(batches)  # no score: the largest state fits, as post-training quantization chooses
+    coarsest = int(model.fixed_point.fh)
+    model.calibrate(torch.cat(batches))  # one batch or several: the same peaks
+    assert int(model.fixed_point.fh) == coarsest
+    losses = {}
+    with torch.no_grad():
+        for fh in range(coarsest, coarsest + STATE_HEADROOM + 1):
+            model.fixed_point.fh.fill_(fh)
+            losses[fh] = score([model(x) for x in batches])
+    assert min(losses, key=losses.get) != coarsest, losses  # the score, not the peak, decides
+    model.calibrate(batches, score)
+    assert int(model.fixed_point.fh) == min(losses, key=losses.get), losses

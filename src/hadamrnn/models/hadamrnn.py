@@ -8,7 +8,7 @@ every step. ``W = diag(sign u)(I ⊗ H_m)/sqrt(m)`` is a parametrization of a pl
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
+from typing import Callable, Literal, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,9 @@ from ..size import TensorSize, quantized_size
 from .common import Task, check_inputs
 
 __all__ = ["HadamRNNConfig", "HadamRNN"]
+
+# Finer state scales than the largest state allows that calibration with a score tries (HadamRNN.calibrate).
+STATE_HEADROOM = 3
 
 
 @dataclass
@@ -141,19 +144,39 @@ class HadamRNN(nn.Module):
         return self._recur(inputs, (self.output.quantized_weight(), self.output.bias))
 
     @torch.no_grad()
-    def calibrate(self, inputs: Tensor) -> None:
-        """Fixed-point scales (``state_bits``) as post-training quantization would choose them for the
-        current weights: the largest ``|x|`` (token models: of the embedding) and the largest ``|h_t|``
-        of the float recurrence over every step of ``inputs``. The training loop calls it on the first
-        training batch after every epoch; the first forward pass calls it on its own batch."""
+    def calibrate(self, inputs: Tensor | Sequence[Tensor], score: Callable[[list[Tensor]], float] | None = None) -> None:
+        """Fixed-point scales (``state_bits``) for the current weights, from ``inputs``: one batch or
+        a list of batches.
+
+        First as post-training quantization chooses them: the largest ``|x|`` (token models: of the
+        embedding) and the largest ``|h_t|`` of the float recurrence over every step. With ``score``
+        (the fixed-point logits of every batch ↦ a loss, lower is better), the finer state scales
+        ``fh + 1 … fh + STATE_HEADROOM`` are tried too, and the best-scoring one is kept: they
+        saturate the rare largest states but round the others more finely, which at 8 bits is
+        worth far more (HAR-6, the float model quantized: test accuracy 0.69 at ``fh``, 0.81 at
+        ``fh + 2``). The training loop calls it with its loss on the first training samples
+        before the first step and after every epoch; the first forward pass of an uncalibrated
+        model calls it on its own batch, without a score."""
         if self.fixed_point is None:
             return
-        check_inputs(inputs, self.config.vocab_size, self.config.input_size)
+        batches = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         embedding = self.embedding.weight if self.embedding is not None else None
-        states = recur("fused", self.recurrence, self.latent, inputs, self.input.quantized_weight(), self.input.bias,
-                       "all", embedding)
-        peak_x = embedding.abs().max() if embedding is not None else inputs.abs().max()
-        self.fixed_point.calibrate(float(peak_x), float(states.abs().max()))
+        peak_x, peak_h = 0.0, 0.0
+        for x in batches:
+            check_inputs(x, self.config.vocab_size, self.config.input_size)
+            states = recur("fused", self.recurrence, self.latent, x, self.input.quantized_weight(), self.input.bias,
+                           "all", embedding)
+            peak_x = max(peak_x, float(embedding.abs().max() if embedding is not None else x.abs().max()))
+            peak_h = max(peak_h, float(states.abs().max()))
+        self.fixed_point.calibrate(peak_x, peak_h)
+        if score is None:
+            return
+        coarsest = int(self.fixed_point.fh)
+        losses = {}
+        for fh in range(coarsest, coarsest + STATE_HEADROOM + 1):
+            self.fixed_point.fh.fill_(fh)
+            losses[fh] = score([self(x) for x in batches])
+        self.fixed_point.fh.fill_(min(losses, key=losses.get))
 
     def _fixed_point_forward(self, inputs: Tensor) -> Tensor:
         """Logits of the fixed-point model (float64)."""

@@ -40,6 +40,9 @@ from .metrics import MetricsLog
 __all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
            "checkpoint_path", "training_bytes"]
 
+# Training samples the fixed-point scales of ``model.state_bits`` are chosen on.
+CALIBRATION_SAMPLES = 1024
+
 # Off a terminal (CI, nohup, a pipe), progress is one plain line this often instead of a redrawn bar.
 PLAIN_PROGRESS_SECONDS = 30.0
 
@@ -329,6 +332,10 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
         ranks.barrier()
         return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
+    fixed_point = isinstance(model, HadamRNN) and model.fixed_point is not None
+    if fixed_point and not bool(model.fixed_point.calibrated):
+        _calibrate(model, train, info, batch_size, device)
+
     with _StopRequest() as stop:
         if progress:  # said once the handler is in place: from here on, Ctrl-C does what this says
             print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C "
@@ -371,8 +378,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                     save_checkpoint(last_path, payload())
                     last_save = time.perf_counter()
             bar.close()
-            if isinstance(model, HadamRNN) and model.fixed_point is not None:  # scales follow the weights
-                model.calibrate(train.batch(torch.arange(min(batch_size, len(train))))[0].to(device))
+            if fixed_point:  # the scales follow the weights
+                _calibrate(model, train, info, batch_size, device)
 
             val = evaluate(model, splits.val, info, batch_size, device, ranks)
             train_loss = state["loss_sum"] / state["count"]
@@ -380,6 +387,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                       "train_metric": _metric(info, train_loss, state["hits"] / state["count"]),
                       "val_loss": val["loss"], "val_metric": val["metric"], "metric_name": info.metric,
                       "lr": scheduler.get_last_lr()[0], "flips": _flips(model),
+                      **({"fx": int(model.fixed_point.fx), "fh": int(model.fixed_point.fh)} if fixed_point else {}),
                       "seconds": time.perf_counter() - started}
             scheduler.step()
             better = state["best_val"] is None or (val["metric"] > state["best_val"] if info.higher_is_better
@@ -415,6 +423,20 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
         atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     ranks.barrier()
     return RunResult(True, results, run_dir)
+
+
+def _calibrate(model: HadamRNN, train, info: TaskInfo, batch_size: int, device: str) -> None:
+    """Fixed-point scales for the current weights, chosen by the training loss of the fixed-point model
+    on the first ``CALIBRATION_SAMPLES`` training samples (the same on every process)."""
+    batches = [train.batch(torch.arange(start, min(start + batch_size, len(train))))
+               for start in range(0, min(CALIBRATION_SAMPLES, len(train)), batch_size)]
+    inputs = [x.to(device) for x, _ in batches]
+
+    def loss(logits: list[torch.Tensor]) -> float:
+        sums = [_loss_and_hits(info, out, y.to(device)) for out, (_, y) in zip(logits, batches)]
+        return sum(float(value) * count for value, _, count in sums) / sum(count for _, _, count in sums)
+
+    model.calibrate(inputs, loss)
 
 
 def _start_from(model: nn.Module, source: str, device: str) -> None:

@@ -55,7 +55,7 @@ class MetricsLog:
     def _write_csv(self) -> None:
         records = self.records()
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=list(records[0]))
+        writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(key for r in records for key in r)))
         writer.writeheader()
         writer.writerows(records)
         atomic_write_bytes(self.csv, text.getvalue().encode())
