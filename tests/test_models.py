@@ -124,10 +124,29 @@ def test_dense_kernel_equals_its_step_loop_forward_and_backward(steps):
     for engine in ("kernel", "auto"):
         for got, expected in zip(results[engine], results["loop"]):
             assert torch.allclose(got, expected, atol=1e-10), engine
-    every = dense_recurrence(W, x, U, b, last_only=False)
-    assert torch.allclose(every[:, -1], results["loop"][0])
     with pytest.raises(ValueError, match="only the last state"):
         dense_recurrence(W, x, U, b, last_only=False, engine="kernel")
+
+
+@pytest.mark.parametrize("orthogonal", [True, False])
+@pytest.mark.parametrize("steps", [1, 2, 40])
+@pytest.mark.parametrize("last_only", [False, True])
+def test_the_fused_dense_recurrence_equals_its_step_loop_forward_and_backward(orthogonal, steps, last_only):
+    g = torch.Generator().manual_seed(steps)
+    W = torch.randn(12, 12, generator=g, dtype=torch.float64)
+    W = (torch.linalg.qr(W)[0] if orthogonal else torch.sign(W) / 12 ** 0.5).requires_grad_()  # binary: not orthogonal
+    U = torch.randn(12, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(12, generator=g, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(5, steps, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    results = {}
+    for engine in ("loop", "fused"):
+        h = dense_recurrence(W, x, U, b, last_only=last_only, engine=engine)
+        weights = torch.randn(h.shape, generator=torch.Generator().manual_seed(1), dtype=h.dtype)
+        grads = torch.autograd.grad((h * weights).sum(), (W, U, b, x), allow_unused=True)  # T = 1 does not use W
+        results[engine] = (h, *(g if g is not None else torch.zeros_like(p) for g, p in zip(grads, (W, U, b, x))))
+    for name, got, expected in zip(("h", "W", "U", "b", "x"), results["fused"], results["loop"]):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10, msg=name)
+    assert dense_recurrence(W, x, U, b, last_only=last_only).shape == results["loop"][0].shape  # auto
 
 
 @pytest.mark.parametrize("name", ["ornn", "ornn-quantized", "lstm", "gru", "fastgrnn"])

@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     configs.set_defaults(run=_configs)
 
     bench = commands.add_parser("bench", help="time a training step: fast engine vs the step-by-step loop")
-    bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "ornn", "pmnist-q8", "all"], default="all")
+    bench.add_argument("--config", choices=["pmnist", "imdb", "copy", "ornn", "ornn-copy", "pmnist-q8", "all"], default="all")
     bench.add_argument("--engine", default="auto", help="engine to compare with the loop (default: auto)")
     bench.add_argument("--repeats", type=_positive_int, default=5, help="timed steps per engine (median reported)")
     bench.add_argument("--json", action="store_true", help="one JSON object per configuration")

@@ -338,26 +338,63 @@ def dense_recurrence(W: Tensor, inputs: Tensor, U: Tensor, b: Tensor, last_only:
 
     ``loop``: the step-by-step oracle. ``kernel`` (last state only): as for HadamRNN,
     ``h_T = Σ_k W^k [U | b] [x_{T-1-k}; 1]``, with the taps ``W^k [U | b]`` on ``d + 1`` columns
-    instead of ``B`` rows, built by doubling (:func:`_dense_taps`). ``auto``: ``kernel`` when
-    ``last_only`` and ``d + 1 < B``, else ``loop``. Differentiable by autograd in all arguments.
+    instead of ``B`` rows, built by doubling (:func:`_dense_taps`). ``fused``: the recurrence as one
+    autograd node (:class:`_DenseStates`), the adjoint recurrence with ``Wᵀ`` in its backward pass.
+    ``auto``: ``kernel`` when ``last_only`` and ``d + 1 < B``, else ``fused``. Differentiable in all
+    arguments.
     """
     batch, steps, features = inputs.shape
     if engine == "auto":
-        engine = "kernel" if last_only and features + 1 < batch else "loop"
+        engine = "kernel" if last_only and features + 1 < batch else "fused"
     if engine == "kernel":
         if not last_only:
-            raise ValueError("the kernel form computes only the last state; use engine 'loop' or 'auto'")
+            raise ValueError("the kernel form computes only the last state; use engine 'fused', 'loop' or 'auto'")
         taps = _dense_taps(W, torch.cat([U, b[:, None]], dim=1), steps)  # taps[k] = W^k [U | b], (T, n, d+1)
         reversed_inputs = torch.cat([inputs, inputs.new_ones(batch, steps, 1)], dim=2).flip(1)
         return torch.einsum("btd,tnd->bn", reversed_inputs, taps)
-    if engine != "loop":
-        raise ValueError(f"unknown engine {engine!r} for a dense recurrence; choose auto, loop or kernel")
     z = F.linear(inputs, U, b)
+    if engine == "fused":
+        states = _DenseStates.apply(W.to(z.dtype), z)
+        return states[:, -1] if last_only else states
+    if engine != "loop":
+        raise ValueError(f"unknown engine {engine!r} for a dense recurrence; choose auto, loop, fused or kernel")
     h, states = None, []
     for z_t in z.unbind(1):
         h = z_t if h is None else F.linear(h, W) + z_t
         states.append(h)
     return h if last_only else torch.stack(states, dim=1)
+
+
+class _DenseStates(torch.autograd.Function):
+    """Every state ``(N, T, n)`` of ``h_t = W h_{t-1} + z_t``, ``h_0 = z_0``, as one autograd node.
+
+    Forward: ``T - 1`` matrix products and no graph. Backward: the adjoint recurrence
+    ``g_t = ∂L/∂h_t + Wᵀ g_{t+1}`` gives ``∂L/∂z_t = g_t``, and ``∂L/∂W = Σ_t g_t h_{t-1}ᵀ`` is one
+    product over every row and step instead of ``T`` outer products. The states are kept (a
+    quantized ``W`` is not orthogonal, so they cannot be walked back as HadamRNN's are)."""
+
+    @staticmethod
+    def forward(ctx, W: Tensor, z: Tensor) -> Tensor:  # type: ignore[override]
+        states = torch.empty_like(z)
+        h = states[:, 0] = z[:, 0]
+        transposed = W.t()
+        for t in range(1, z.shape[1]):
+            h = states[:, t] = torch.addmm(z[:, t], h, transposed)
+        ctx.save_for_backward(W, states)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        W, states = ctx.saved_tensors
+        grad_z = torch.empty_like(states)
+        g = grad_z[:, -1] = grad[:, -1]
+        for t in range(states.shape[1] - 2, -1, -1):
+            g = grad_z[:, t] = torch.addmm(grad[:, t], g, W)
+        grad_W = None
+        if ctx.needs_input_grad[0]:
+            n = W.shape[0]
+            grad_W = grad_z[:, 1:].reshape(-1, n).T @ states[:, :-1].reshape(-1, n)
+        return grad_W, grad_z
 
 
 def _dense_taps(W: Tensor, first: Tensor, steps: int) -> Tensor:

@@ -89,7 +89,7 @@ class ORNNOptions:
     input_bits: int | None = option(None, low=2, high=16)  # None: full precision
     output_bits: int | None = option(None, low=2, high=16)
     embedding_dim: int | None = option(None, low=1, high=2**16)
-    engine: str = option("auto", choices=("auto", "loop", "kernel"))
+    engine: str = option("auto", choices=("auto", "loop", "fused", "kernel"))
 
 
 @dataclass
@@ -102,7 +102,7 @@ class QuantizedORNNOptions:
     input_bits: int | None = option(4, low=2, high=16)
     output_bits: int | None = option(4, low=2, high=16)
     embedding_dim: int | None = option(None, low=1, high=2**16)
-    engine: str = option("auto", choices=("auto", "loop", "kernel"))
+    engine: str = option("auto", choices=("auto", "loop", "fused", "kernel"))
 
 
 def build(options: ORNNOptions | QuantizedORNNOptions, task: Task) -> ORNN:
