@@ -16,6 +16,7 @@ _EXPORTS = {
     "QuantizedLinear": "layers",
     "HadamRNNConfig": "models.hadamrnn", "HadamRNN": "models.hadamrnn",
     "model_size_bits": "size", "size_summary": "size",
+    "load_pretrained": "pretrained",
 }
 
 __all__ = list(_EXPORTS)

@@ -74,7 +74,8 @@ def _size(args: argparse.Namespace) -> int:
     from .train import build_model, load_config, load_trained
 
     source = Path(args.source)
-    if not (source.is_dir() or source.suffix in (".pt", ".safetensors")):  # a config file or a shipped name
+    trained = source.is_dir() or source.suffix in (".pt", ".safetensors") or args.source.startswith("pretrained:")
+    if not trained:  # a config file or a shipped config's name
         from .train import load_task_info
 
         config = load_config(source, args.set)
@@ -301,6 +302,34 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrained(args: argparse.Namespace) -> int:
+    from . import pretrained
+
+    words = args.words
+    if words[:1] == ["package"] and len(words) == 2:
+        if not args.output or not args.train_command:
+            raise ValueError("pretrained package RUN needs -o FILE.safetensors and --command 'the training command'")
+        path = pretrained.package(words[1], args.output, args.train_command, args.description, data_dir=args.data_dir)
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+        return 0
+    if words[:1] == ["show"] and len(words) == 2:
+        entry = pretrained.describe(words[1])
+        results = entry["results"]
+        print(f"pretrained:{words[1].removeprefix(pretrained.PREFIX)}: {entry['description']}\n"
+              f"  test {results['metric_name']} {results['test_metric']:.4f} (best-validation checkpoint), "
+              f"{results['epochs']} epochs, {results['size_bits']['total']} bits of weights\n"
+              f"  trained with: {entry['command']}")
+        return 0
+    if words:
+        raise ValueError(f"pretrained {' '.join(words)!r}: use no words (list), 'show NAME' or 'package RUN'")
+    for name in pretrained.names():
+        entry = pretrained.describe(name)
+        results = entry["results"]
+        print(f"pretrained:{name:12} {results['metric_name']} {results['test_metric']:.4f}  "
+              f"{results['size_bits']['total']:>7} bits  {entry['description']}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -331,14 +360,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     ev = commands.add_parser("eval", help="evaluate a run directory or checkpoint")
-    ev.add_argument("checkpoint", help="run directory (uses its best checkpoint) or a .safetensors checkpoint")
+    ev.add_argument("checkpoint", help="run directory (uses its best checkpoint), a .safetensors checkpoint, or "
+                                       "pretrained:NAME")
     ev.add_argument("--split", choices=["train", "val", "test"], default="test")
     ev.add_argument("--data-dir", help=data_help)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=_eval)
 
     size = commands.add_parser("size", help="bits per tensor of a config's model or a checkpoint")
-    size.add_argument("source", help="YAML config, shipped config name, or checkpoint / run directory")
+    size.add_argument("source", help="YAML config, shipped config name, checkpoint / run directory, or pretrained:NAME")
     size.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     size.add_argument("--data-dir", help=data_help)
     size.add_argument("--json", action="store_true")
@@ -356,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.set_defaults(run=_data)
 
     export = commands.add_parser("export", help="write a trained model to a .hrnn file, or to integer C code")
-    export.add_argument("source", help="run directory (best checkpoint) or a .safetensors checkpoint")
+    export.add_argument("source", help="run directory (best checkpoint), a .safetensors checkpoint, or pretrained:NAME")
     export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
     export.add_argument("--target", choices=["file", "c"], default="file")
     export.add_argument("--bits", type=int, default=None,
@@ -371,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
     predict.add_argument("--runtime", choices=["torch", "numpy", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
+
+    shipped = commands.add_parser("pretrained", help="the trained models that ship with hadamrnn (pretrained:NAME)")
+    shipped.add_argument("words", nargs="*", metavar="show NAME | package RUN",
+                         help="nothing: list them; show NAME: one in full; package RUN -o FILE: make one from a run")
+    shipped.add_argument("-o", "--output", help="package: the .safetensors file to write")
+    shipped.add_argument("--command", dest="train_command", help="package: the command that trained the run")
+    shipped.add_argument("--description", default="", help="package: one line on what the model is")
+    shipped.add_argument("--data-dir", help=data_help)
+    shipped.set_defaults(run=_pretrained)
 
     compare = commands.add_parser("compare", help="finished runs side by side: a table per data set, CSV and a "
                                                    "size-accuracy plot")

@@ -28,7 +28,7 @@ import yaml
 from tqdm import tqdm
 
 from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
-from .. import models
+from .. import models, pretrained
 from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
 from ..size import model_size_bits, size_rows
@@ -457,7 +457,10 @@ def _start_from(model: nn.Module, source: str, device: str) -> None:
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, ExperimentConfig, TaskInfo]:
-    """A model from a checkpoint file (``best``/``last``) or a run directory (its best checkpoint)."""
+    """A model from a checkpoint file (``best``/``last``), a run directory (its best checkpoint) or
+    ``pretrained:NAME`` (a model shipped with hadamrnn, :mod:`hadamrnn.pretrained`)."""
+    if str(path).startswith(pretrained.PREFIX):
+        path = pretrained.checkpoint(str(path))
     path = Path(path)
     if path.is_dir():
         path = checkpoint_path(path, "best")
