@@ -63,9 +63,10 @@ def _eval(args: argparse.Namespace) -> int:
     splits = load_splits(config, args.data_dir)
     result = evaluate(model, dict(splits.items())[args.split], info, config.data.batch_size)
     result = {"split": args.split, "metric_name": info.metric, "metric": result["metric"], "loss": result["loss"],
-              "accuracy": result["accuracy"], "samples": len(dict(splits.items())[args.split])}
+              "accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
+              "samples": len(dict(splits.items())[args.split])}
     print(json.dumps(result) if args.json else f"{args.split} {info.metric}: {result['metric']:.4f} "
-          f"(loss {result['loss']:.4f}, accuracy {result['accuracy']:.4f})")
+          f"(loss {result['loss']:.4f}, accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f})")
     return 0
 
 

@@ -229,3 +229,29 @@ def test_resume_can_end_a_run_sooner_but_not_before_an_epoch_it_has_begun(tmp_pa
     assert "--set takes only optim.epochs=N" in capsys.readouterr().err
     assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--set", "optim.epochs=2"]) == 0
     assert json.loads((tmp_path / "run" / "results.json").read_text())["epochs"] == 2
+
+
+def test_macro_f1_against_hand_arithmetic():
+    from hadamrnn.train.loop import macro_f1
+
+    # rows true, columns predicted; class 2 neither occurs nor is predicted: left out of the mean
+    confusion = torch.tensor([[5, 1, 0], [2, 3, 0], [0, 0, 0]])
+    assert macro_f1(confusion) == pytest.approx((2 * 5 / (2 * 5 + 2 + 1) + 2 * 3 / (2 * 3 + 1 + 2)) / 2)
+
+
+def test_evaluate_reports_the_macro_f1_of_its_predictions():
+    from hadamrnn.data import load_data
+    from hadamrnn.train import build_model, evaluate
+
+    config = load_config(None, ["data.length=24", "data.train_samples=16", "data.val_samples=16",
+                                "data.test_samples=40", "model.hidden_size=16"])
+    splits = load_data("copy", None, length=24, train_samples=16, val_samples=16, test_samples=40, seed=0)
+    model = build_model(config, splits.info)
+    result = evaluate(model, splits.test, splits.info, 16)
+    x, y = splits.test.batch(torch.arange(len(splits.test)))
+    with torch.no_grad():
+        predicted, truth = model(x).argmax(-1).reshape(-1), y.reshape(-1)
+    scores = [2 * ((predicted == c) & (truth == c)).sum() / ((predicted == c).sum() + (truth == c).sum())
+              for c in range(splits.info.output_size) if ((predicted == c) | (truth == c)).any()]
+    assert result["macro_f1"] == pytest.approx(float(torch.stack(scores).mean()))
+    assert result["accuracy"] == pytest.approx(float((predicted == truth).double().mean()))

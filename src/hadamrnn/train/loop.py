@@ -94,17 +94,27 @@ def _flips(model: nn.Module) -> int | None:
     return model.recurrence.flips(model.latent) if isinstance(model, HadamRNN) else None
 
 
+def _predicted(info: TaskInfo, logits: torch.Tensor) -> torch.Tensor:
+    """The predicted classes, flattened like the targets."""
+    return (logits.squeeze(-1) > 0).long().reshape(-1) if info.loss == "bce" else logits.argmax(-1).reshape(-1)
+
+
 def _loss_and_hits(info: TaskInfo, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int, int]:
     """Mean loss, number of correct predictions, number of predictions."""
     if info.loss == "bce":
-        logits = logits.squeeze(-1)
-        loss = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype))
-        hits = int(((logits > 0).long() == y).sum())
+        loss = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.to(logits.dtype))
     else:
-        logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
-        loss = F.cross_entropy(logits, y)
-        hits = int((logits.argmax(-1) == y).sum())
-    return loss, hits, y.numel()
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    return loss, int((_predicted(info, logits) == y.reshape(-1)).sum()), y.numel()
+
+
+def macro_f1(confusion: torch.Tensor) -> float:
+    """Mean over classes of ``F1 = 2 TP / (2 TP + FP + FN)`` from a ``(C, C)`` confusion matrix
+    (rows: true class, columns: predicted), over the classes that occur or are predicted."""
+    true_positive = confusion.diagonal().double()
+    occurring = confusion.sum(0) + confusion.sum(1)
+    f1 = 2 * true_positive / occurring.double().clamp(min=1)
+    return float(f1[occurring > 0].mean())
 
 
 def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
@@ -114,20 +124,25 @@ def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device: str = "cpu",
              ranks: Ranks = Ranks()) -> dict:
-    """Mean loss, accuracy and the task's metric over ``dataset`` (several processes: each takes every
-    ``world``-th batch and the sums are reduced, so every process gets the whole set's figures)."""
+    """Mean loss, accuracy, macro-F1 and the task's metric over ``dataset`` (several processes: each
+    takes every ``world``-th batch and the sums are reduced, so every process gets the whole set's
+    figures)."""
     model.eval()
-    loss_sum, hits, count = 0.0, 0, 0
+    classes = 2 if info.loss == "bce" else info.output_size
+    loss_sum, hits, count, confusion = 0.0, 0, 0, torch.zeros(classes * classes, dtype=torch.int64)
     for start in range(ranks.rank * batch_size, len(dataset), ranks.world * batch_size):
         x, y = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
         x, y = x.to(device), y.to(device)
-        loss, batch_hits, batch_count = _loss_and_hits(info, model(x), y)
+        logits = model(x)
+        loss, batch_hits, batch_count = _loss_and_hits(info, logits, y)
         loss_sum += float(loss) * batch_count
         hits, count = hits + batch_hits, count + batch_count
+        confusion += torch.bincount((y.reshape(-1) * classes + _predicted(info, logits)).cpu(), minlength=classes ** 2)
     model.train()
-    loss_sum, hits, count = ranks.sum([loss_sum, hits, count])
+    loss_sum, hits, count, *cells = ranks.sum([loss_sum, hits, count, *confusion.tolist()])
     loss, accuracy = loss_sum / count, hits / count
-    return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy)}
+    return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy),
+            "macro_f1": macro_f1(torch.tensor(cells).reshape(classes, classes))}
 
 
 @dataclass
@@ -415,7 +430,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     best_test = evaluate(best_model, splits.test, info, batch_size, device, ranks)
     results = {"test_metric": best_test["metric"], "metric_name": info.metric, "best_val_metric": state["best_val"],
                "last_test_metric": last_test["metric"], "test_loss": best_test["loss"],
-               "test_accuracy": best_test["accuracy"], "epochs": opt.epochs, "steps": state["global_step"],
+               "test_accuracy": best_test["accuracy"], "test_macro_f1": best_test["macro_f1"],
+               "epochs": opt.epochs, "steps": state["global_step"],
                "seconds": state["seconds"], **baseline(splits), "model": config.model.name,
                "size_bits": model_size_bits(model),
                "precision": {row.name: row.precision for row in size_rows(model)}}
