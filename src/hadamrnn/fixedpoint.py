@@ -13,14 +13,16 @@ outside ``[-2^(b-1), 2^(b-1) - 1]`` (a saturated unit does not change with its i
 passes its identity gradient to the latent ``u`` as in float training.
 
 The scales are powers of two, calibrated rather than learned: the gradient of a power-of-two
-exponent is zero almost everywhere, and what the scale must do (fit the largest value without
-wasting bits) is known from the values themselves. They are what post-training quantization would
-choose for the current weights (``HadamRNN.calibrate``): ``fx`` from the largest ``|x|``, ``fh``
-from the largest ``|h_t|`` of the float recurrence over every step, on the first training batch,
-again after every epoch. Not from the fixed-point states themselves: their magnitude before
-saturation depends on the scale, and following it made the scale alternate every epoch (HAR-6,
-8 bits: validation accuracy jumping between 0.23 and 0.68). Export reads the scales from the
-model (``hadamrnn export --target c``), so the integer model and the C reproduce the trained network.
+exponent is zero almost everywhere, and what the scale must do is known from the values and the
+loss. ``HadamRNN.calibrate`` sets ``fx`` so that the largest ``|x|`` fits and ``fh`` so that the
+largest ``|h_t|`` of the float recurrence fits, what post-training quantization would choose;
+given a score (the training loop's loss on its first training samples, before the first step and
+after every epoch), it also tries the finer state scales that saturate the rarest largest states
+and keeps the best-scoring one (at 8 bits, two more fraction bits, on HAR-6 and pMNIST). Not from
+the fixed-point states' own peaks: their magnitude before saturation depends on the scale, and
+following it made the scale alternate every epoch (HAR-6, 8 bits: validation accuracy jumping
+between 0.23 and 0.68). Export reads the scales from the model (``hadamrnn export --target c``),
+so the integer model and the C reproduce the trained network.
 """
 
 from __future__ import annotations
