@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     resume = f"hadamrnn train --resume --out {out}"
     try:
-        result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download, epochs=epochs)
+        result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download, epochs=epochs,
+                     command=shlex.join(["hadamrnn", *args.argv]))
     except KeyboardInterrupt:
         if checkpoint_path(out).is_file():
             print(f"\ninterrupted; the last checkpoint in {out} is intact (steps since it are lost): {resume}",
@@ -434,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.command == "train" and not args.resume and not args.config:
         parser.error("train needs a CONFIG (or --resume with --out RUN_DIR)")
     if args.command == "train" and args.resume and not args.out:

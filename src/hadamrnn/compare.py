@@ -18,7 +18,8 @@ from .atomic import atomic_write_bytes
 
 __all__ = ["RunSummary", "read_runs", "markdown_table", "write_comparison", "COLUMNS"]
 
-COLUMNS = ("run", "model", "hidden", "W / U / V", "size (kbit)", "test metric", "best val", "epochs", "train time (s)")
+COLUMNS = ("run", "model", "hidden", "W / U / V", "size (kbit)", "test metric", "last", "best val", "epochs",
+           "train time (s)")
 
 
 @dataclass(frozen=True)
@@ -30,17 +31,20 @@ class RunSummary:
     precision: str  # of W, U and V
     size_kbits: float | None
     metric_name: str
-    test_metric: float
+    test_metric: float  # of the best-validation checkpoint
+    last_test_metric: float | None  # of the last checkpoint
     best_val_metric: float | None
     epochs: int | None
     seconds: float | None
+    command: str | None  # the command line that trained it, where the run recorded it
 
     def cells(self) -> list[str]:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
         return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), self.precision,
-                number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}", number(self.best_val_metric),
+                number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}",
+                number(self.last_test_metric), number(self.best_val_metric),
                 "—" if self.epochs is None else str(self.epochs), number(self.seconds, 0)]
 
 
@@ -63,8 +67,9 @@ def _summary(run_dir: Path) -> RunSummary:
         precision=(" / ".join(str(precision.get(name, "—")) for name in ("W", "U", "V"))
                    if {"W", "U", "V"} & set(precision) else " / ".join(sorted(set(map(str, precision.values())))) or "—"),
         size_kbits=sizes["total"] / 1000 if "total" in sizes else None, metric_name=str(results["metric_name"]),
-        test_metric=float(results["test_metric"]), best_val_metric=results.get("best_val_metric"),
-        epochs=results.get("epochs"), seconds=results.get("seconds"))
+        test_metric=float(results["test_metric"]), last_test_metric=results.get("last_test_metric"),
+        best_val_metric=results.get("best_val_metric"), epochs=results.get("epochs"), seconds=results.get("seconds"),
+        command=results.get("command"))
 
 
 def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
@@ -135,9 +140,9 @@ def write_comparison(summaries: list[RunSummary], out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["task", *COLUMNS])
+    writer.writerow(["task", *COLUMNS, "command"])
     for summary in summaries:
-        writer.writerow([summary.task, *summary.cells()])
+        writer.writerow([summary.task, *summary.cells(), summary.command or ""])
     files = {"compare.md": markdown_table(summaries).encode(), "compare.csv": text.getvalue().encode(),
              "compare.png": _plot(summaries)}
     for name, data in files.items():

@@ -61,6 +61,7 @@ def test_cli_train_eval_size_data(tmp_path, capsys):
     assert main(["train", str(config), "--out", str(out)]) == 0
     assert "test cross_entropy" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
+    assert results["command"] == f"hadamrnn train {config} --out {out}"  # what trained it, for the record
     assert main(["eval", str(out), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert evaluated["metric"] == pytest.approx(results["test_metric"], rel=1e-6)
@@ -211,8 +212,9 @@ def test_resume_with_more_epochs_extends_a_finished_run_as_if_it_had_been_longer
     fit(_config("optim.epochs=2"), tmp_path / "extended", progress=False)
     assert main(["train", "--resume", "--out", str(tmp_path / "extended"), "--set", "optim.epochs=4"]) == 0
     extended = json.loads((tmp_path / "extended" / "results.json").read_text())
-    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("seconds", "resumed_with")}  # noqa: E731
     assert strip(extended) == strip(longer.results) and extended["epochs"] == 4
+    assert extended["resumed_with"] == [f"hadamrnn train --resume --out {tmp_path / 'extended'} --set optim.epochs=4"]
     a, _, _ = load_trained(tmp_path / "straight" / "checkpoints" / "last.safetensors")
     b, config, _ = load_trained(tmp_path / "extended" / "checkpoints" / "last.safetensors")
     assert config.optim.epochs == 4

@@ -241,7 +241,7 @@ class _StopRequest:
 
 def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Path | None = None,
         resume: bool = False, download: bool = False, progress: bool = True,
-        stop_after_steps: int | None = None, epochs: int | None = None) -> RunResult:
+        stop_after_steps: int | None = None, epochs: int | None = None, command: str | None = None) -> RunResult:
     """Train as ``config`` says, writing everything into ``run_dir``.
 
     ``resume``: continue from ``run_dir/checkpoints/last.safetensors`` with the configuration saved
@@ -251,7 +251,8 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     the data order depend on the epoch only); fewer ends it early, but not before an epoch it has
     begun.
     ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
-    testing resumption.
+    testing resumption. ``command``: the command line that started the run, kept in ``results.json``
+    (a resumed run keeps the first one and adds its own).
     """
     run_dir = Path(run_dir)
     last_path = checkpoint_path(run_dir, "last")
@@ -273,13 +274,14 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     config = _with_resolved_data(config, data_dir)
     ranks, device = join(_device(config.optim.device))
     try:
-        return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps)
+        return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps,
+                      command)
     finally:
         leave(ranks)
 
 
 def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ranks: Ranks, device: str,
-           progress: bool, download: bool, stop_after_steps: int | None) -> RunResult:
+           progress: bool, download: bool, stop_after_steps: int | None, command: str | None) -> RunResult:
     """:func:`fit` once the configuration is resolved and this process has joined the others."""
     opt = config.optim
     last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
@@ -315,6 +317,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
         state = checkpoint["state"]
         if ranks.main:
             log.truncate(state["epoch"])
+    state["commands"] = state.get("commands", []) + [command]  # the first, then each resume (None: not known)
     if ranks.world > 1 and config.data.batch_size < ranks.world:
         raise ValueError(f"data.batch_size {config.data.batch_size} is the global batch, split over {ranks.world} "
                          f"processes: it must be at least {ranks.world}")
@@ -434,7 +437,9 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                "epochs": opt.epochs, "steps": state["global_step"],
                "seconds": state["seconds"], **baseline(splits), "model": config.model.name,
                "size_bits": model_size_bits(model),
-               "precision": {row.name: row.precision for row in size_rows(model)}}
+               "precision": {row.name: row.precision for row in size_rows(model)},
+               **({"command": state["commands"][0]} if state["commands"][0] else {}),
+               **({"resumed_with": resumes} if (resumes := [c for c in state["commands"][1:] if c]) else {})}
     if ranks.main:
         atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
     ranks.barrier()
