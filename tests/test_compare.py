@@ -17,6 +17,9 @@ def runs(tmp_path_factory):
     for name in ("hadamrnn", "ornn", "lstm"):
         fit(load_config(None, COPY + [f"model.name={name}"]), root / f"copy-{name}", progress=False)
     fit(load_config(None, COPY + ["data.length=30", "model.name=gru"]), root / "copy30-gru", progress=False)
+    # through the CLI, which records the command in results.json
+    sets = [arg for item in COPY + ["model.block_size=4"] for arg in ("--set", item)]
+    assert main(["train", "copy-smoke", *sets, "--out", str(root / "copy-hadamrnn-block4")]) == 0
     (root / "unfinished").mkdir()
     (root / "broken").mkdir()
     (root / "broken" / "results.json").write_text("{not json")
@@ -37,7 +40,7 @@ def test_compare_prints_one_table_per_task_and_names_skipped_runs(runs, capsys):
     assert "unfinished: skipped: unfinished (no results.json)" in err
     assert "broken: skipped: unreadable" in err or "broken: skipped: Expecting" in err
     assert "missing: not a directory" in err
-    sizes = [float(line.split("|")[5]) for line in t24.splitlines() if line.startswith("| copy-")]
+    sizes = [float(line.split("|")[6]) for line in t24.splitlines() if line.startswith("| copy-")]
     assert sizes == sorted(sizes)  # smallest model first
 
 
@@ -56,3 +59,15 @@ def test_compare_with_no_finished_run_is_an_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["compare", str(tmp_path / "empty")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_compare_names_the_block_size_and_the_command(runs, capsys):
+    assert main(["compare", str(runs / "copy-hadamrnn"), str(runs / "copy-hadamrnn-block4"), str(runs / "copy-ornn")]) == 0
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[1:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| copy-")}
+    block = 3  # column index of "block"
+    assert (rows["copy-hadamrnn"][block], rows["copy-hadamrnn-block4"][block], rows["copy-ornn"][block]) == (
+        "full", "4", "—")
+    assert "8 sign bits (block 4 Hadamard)" in rows["copy-hadamrnn-block4"][4]
+    command = json.loads((runs / "copy-hadamrnn-block4" / "results.json").read_text())["command"]
+    assert rows["copy-hadamrnn-block4"][-1] == f"`{command}`"

@@ -18,8 +18,8 @@ from .atomic import atomic_write_bytes
 
 __all__ = ["RunSummary", "read_runs", "markdown_table", "write_comparison", "COLUMNS"]
 
-COLUMNS = ("run", "model", "hidden", "W / U / V", "size (kbit)", "test metric", "last", "best val", "epochs",
-           "train time (s)")
+COLUMNS = ("run", "model", "hidden", "block", "W / U / V", "size (kbit)", "test metric", "last", "best val",
+           "epochs", "train time (s)", "command")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class RunSummary:
     task: str  # data set (with the copy task's length): runs are compared within one task only
     model: str
     hidden_size: int | None
+    block_size: int | None  # of a Hadamard recurrence (== hidden_size when full); None for other families
     precision: str  # of W, U and V
     size_kbits: float | None
     metric_name: str
@@ -42,10 +43,11 @@ class RunSummary:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
-        return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), self.precision,
-                number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}",
+        block = "—" if self.block_size is None else "full" if self.block_size == self.hidden_size else str(self.block_size)
+        return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), block,
+                self.precision, number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}",
                 number(self.last_test_metric), number(self.best_val_metric),
-                "—" if self.epochs is None else str(self.epochs), number(self.seconds, 0)]
+                "—" if self.epochs is None else str(self.epochs), number(self.seconds, 0), self.command or "—"]
 
 
 def _summary(run_dir: Path) -> RunSummary:
@@ -60,10 +62,12 @@ def _summary(run_dir: Path) -> RunSummary:
     task = str(data.get("name", "?")) + (f", T={data['length']}" if data.get("name") == "copy" and data.get("length")
                                          else "")
     precision = results.get("precision") or {}
+    family = str(results.get("model") or model.get("name", "hadamrnn"))
+    hidden = model.get("hidden_size")
     sizes = results.get("size_bits") or {}
     return RunSummary(
-        run=run_dir.name, task=task, model=str(results.get("model") or model.get("name", "hadamrnn")),
-        hidden_size=model.get("hidden_size"),
+        run=run_dir.name, task=task, model=family, hidden_size=hidden,
+        block_size=(model.get("block_size") or hidden) if family == "hadamrnn" else None,
         precision=(" / ".join(str(precision.get(name, "—")) for name in ("W", "U", "V"))
                    if {"W", "U", "V"} & set(precision) else " / ".join(sorted(set(map(str, precision.values())))) or "—"),
         size_kbits=sizes["total"] / 1000 if "total" in sizes else None, metric_name=str(results["metric_name"]),
@@ -94,13 +98,18 @@ def _by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
     return groups
 
 
+def _markdown_cells(run: RunSummary) -> list[str]:
+    *cells, command = run.cells()
+    return cells + [command if run.command is None else "`" + command.replace("|", "\\|") + "`"]
+
+
 def markdown_table(summaries: list[RunSummary]) -> str:
     """One markdown table per data set, smallest model first."""
     parts = []
     for task, runs in _by_task(summaries).items():
         rows = sorted(runs, key=lambda r: (r.size_kbits is None, r.size_kbits or 0))
         lines = [f"### {task}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(run.cells()) + " |" for run in rows]
+        lines += ["| " + " | ".join(_markdown_cells(run)) + " |" for run in rows]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -111,17 +120,21 @@ def _plot(summaries: list[RunSummary]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def family(run: RunSummary) -> str:  # block sizes of one family are told apart by marker and colour
+        sparse = run.block_size is not None and run.block_size != run.hidden_size
+        return f"{run.model}, block {run.block_size}" if sparse else run.model
+
     groups = _by_task([s for s in summaries if s.size_kbits is not None])
-    families = sorted({s.model for s in summaries})
-    markers = dict(zip(families, "o^sDvP*Xh<>"))
-    colors = {family: plt.get_cmap("tab10")(k % 10) for k, family in enumerate(families)}  # same in every panel
+    families = sorted({family(s) for s in summaries})
+    markers = {label: "o^sDvP*Xh<>"[k % 11] for k, label in enumerate(families)}
+    colors = {label: plt.get_cmap("tab10")(k % 10) for k, label in enumerate(families)}  # same in every panel
     fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 4), squeeze=False)
     for ax, (task, runs) in zip(axes[0], groups.items()):
-        for family in families:
-            mine = [r for r in runs if r.model == family]
+        for label in families:
+            mine = [r for r in runs if family(r) == label]
             if mine:
-                ax.scatter([r.size_kbits for r in mine], [r.test_metric for r in mine], marker=markers[family],
-                           color=colors[family], s=60, label=family)
+                ax.scatter([r.size_kbits for r in mine], [r.test_metric for r in mine], marker=markers[label],
+                           color=colors[label], s=60, label=label)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -140,9 +153,9 @@ def write_comparison(summaries: list[RunSummary], out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["task", *COLUMNS, "command"])
+    writer.writerow(["task", *COLUMNS])
     for summary in summaries:
-        writer.writerow([summary.task, *summary.cells(), summary.command or ""])
+        writer.writerow([summary.task, *summary.cells()])
     files = {"compare.md": markdown_table(summaries).encode(), "compare.csv": text.getvalue().encode(),
              "compare.png": _plot(summaries)}
     for name, data in files.items():
