@@ -62,9 +62,10 @@ def test_compare_with_no_finished_run_is_an_error(tmp_path, capsys):
 
 
 def test_compare_names_the_block_size_and_the_command(runs, capsys):
-    assert main(["compare", str(runs / "copy-hadamrnn"), str(runs / "copy-hadamrnn-block4"), str(runs / "copy-ornn")]) == 0
+    assert main(["compare", str(runs / "copy-hadamrnn-block4"), str(runs / "copy-hadamrnn"), str(runs / "copy-ornn")]) == 0
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[1:-1]]
             for line in capsys.readouterr().out.splitlines() if line.startswith("| copy-")}
+    assert list(rows)[:2] == ["copy-hadamrnn", "copy-hadamrnn-block4"]  # equal sizes: the larger block first
     block = 3  # column index of "block"
     assert (rows["copy-hadamrnn"][block], rows["copy-hadamrnn-block4"][block], rows["copy-ornn"][block]) == (
         "full", "4", "—")

@@ -104,10 +104,10 @@ def _markdown_cells(run: RunSummary) -> list[str]:
 
 
 def markdown_table(summaries: list[RunSummary]) -> str:
-    """One markdown table per data set, smallest model first."""
+    """One markdown table per data set, smallest model first (of equal sizes, the larger block first)."""
     parts = []
     for task, runs in _by_task(summaries).items():
-        rows = sorted(runs, key=lambda r: (r.size_kbits is None, r.size_kbits or 0))
+        rows = sorted(runs, key=lambda r: (r.size_kbits is None, r.size_kbits or 0, -(r.block_size or 0)))
         lines = [f"### {task}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(_markdown_cells(run)) + " |" for run in rows]
         parts.append("\n".join(lines))
