@@ -37,7 +37,7 @@ def _hadamrnn(*args, processes=1):
 
 
 LEAVE = """
-import os, torch
+import os, time, torch
 from hadamrnn.train.distributed import join, leave
 
 def threads():
@@ -50,6 +50,10 @@ def step():
 step()
 before = threads()
 leave(ranks)
+# a joined thread can linger in /proc for a moment on a loaded machine; one never joined stays
+deadline = time.monotonic() + 10
+while threads() >= before and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(f"rank {ranks.rank}: {before} threads before leave, {threads()} after", flush=True)
 """
 
