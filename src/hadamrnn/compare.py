@@ -39,11 +39,16 @@ class RunSummary:
     seconds: float | None
     command: str | None  # the command line that trained it, where the run recorded it
 
+    @property
+    def sparse_block(self) -> int | None:
+        """The block size of a Block-HadamRNN (smaller than the hidden size); None otherwise."""
+        return self.block_size if self.block_size is not None and self.block_size != self.hidden_size else None
+
     def cells(self) -> list[str]:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
-        block = "—" if self.block_size is None else "full" if self.block_size == self.hidden_size else str(self.block_size)
+        block = "—" if self.block_size is None else "full" if self.sparse_block is None else str(self.sparse_block)
         return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), block,
                 self.precision, number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}",
                 number(self.last_test_metric), number(self.best_val_metric),
@@ -121,8 +126,7 @@ def _plot(summaries: list[RunSummary]) -> bytes:
     import matplotlib.pyplot as plt
 
     def family(run: RunSummary) -> str:  # block sizes of one family are told apart by marker and colour
-        sparse = run.block_size is not None and run.block_size != run.hidden_size
-        return f"{run.model}, block {run.block_size}" if sparse else run.model
+        return run.model if run.sparse_block is None else f"{run.model}, block {run.sparse_block}"
 
     groups = _by_task([s for s in summaries if s.size_kbits is not None])
     families = sorted({family(s) for s in summaries})
