@@ -2,13 +2,13 @@
 
 The forward pass is the integer step of :mod:`hadamrnn.deploy.integer`, value for value (computed
 in float64, where every intermediate is an exact integer), on states in units of ``2^-fh`` and
-inputs in units of ``2^-fx``::
+inputs in units of ``2^-fx``, the terms of a step ``G = GUARD_BITS`` bits finer until one rounding::
 
-    a = (I ⊗ H_m) h            z = round(M_U (L_U x) / 2^S_U) + round(b 2^fh)
-    h = saturate_b(s ⊙ round(a / sqrt(m)) + z)          y = V relu(h 2^-fh) + round(c / λ) λ
+    a = (I ⊗ H_m) h     r = round(R a / 2^S_R)     z = round(M_U (L_U x) / 2^S_U) + round(b 2^(fh+G))
+    h = saturate_b(round((s ⊙ r + z) / 2^G))        y = V relu(h 2^-fh) + round(c / λ) λ
 
 The backward pass is straight through: every rounding passes the gradient of the real value it
-rounds (``a / sqrt(m)``, ``scale_U 2^(fh-fx) L_U x + b 2^fh``, ``c``), the saturation passes none
+rounds (``a / sqrt(m)``, ``scale_U 2^(fh-fx) L_U x + b 2^fh`` in state units, ``c``), the saturation passes none
 outside ``[-2^(b-1), 2^(b-1) - 1]`` (a saturated unit does not change with its input), and ``sign``
 passes its identity gradient to the latent ``u`` as in float training.
 
@@ -35,7 +35,7 @@ from torch import Tensor, nn
 import numpy as np
 
 from . import native
-from .deploy.integer import INV_SQRT2, SQRT2_BITS, fraction_bits, multiplier
+from .deploy.integer import GUARD_BITS, fraction_bits, multiplier, rotation
 from .hadamard import fwht
 
 __all__ = ["FixedPointStates"]
@@ -80,7 +80,8 @@ class _FusedFixedPoint(torch.autograd.Function):
         else:
             arrays = (np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), 1, 0, np.zeros(1, np.int64),
                       table.detach().numpy().astype(np.int64), index.numpy())
-        native.fixed_point_forward(signs_int, project, *arrays, block, rotation, shift, low, high, states, saturated)
+        native.fixed_point_forward(signs_int, project, *arrays, block, rotation, shift, GUARD_BITS, low, high, states,
+                                   saturated)
         ctx.arrays = (signs_int, arrays[0], arrays[6], states, saturated)
         ctx.sizes = (table.shape[0] if not project else 0, levels.shape[1] if project else 0)
         ctx.project, ctx.scales = project, (input_scale, bias_scale)
@@ -101,11 +102,11 @@ class _FusedFixedPoint(torch.autograd.Function):
         native.fixed_point_backward(signs_int, ctx.project, inputs, index, states, saturated, ctx.all_steps,
                                     grad if ctx.all_steps else np.zeros((1, 1, 1)),
                                     np.zeros((1, 1)) if ctx.all_steps else grad, ctx.block, ctx.rotation, ctx.shift,
-                                    chunks, grad_signs, grad_levels, grad_bias, grad_table)
+                                    GUARD_BITS, chunks, grad_signs, grad_levels, grad_bias, grad_table)
         input_scale, bias_scale = ctx.scales
         grad_U = torch.from_numpy(grad_levels.sum(0) * input_scale) if ctx.project else None
         grad_b = torch.from_numpy(grad_bias.sum(0) * bias_scale) if ctx.project else None
-        grad_table_sum = None if ctx.project else torch.from_numpy(grad_table.sum(0))
+        grad_table_sum = None if ctx.project else torch.from_numpy(grad_table.sum(0) * 2.0 ** -GUARD_BITS)
         return (torch.from_numpy(grad_signs.sum(0)), grad_U, grad_b, grad_table_sum) + (None,) * 14
 
 
@@ -158,42 +159,46 @@ class FixedPointStates(nn.Module):
         fx, fh = int(self.fx), int(self.fh)
         low, high = self.limits
         x_int = self.quantize_inputs(x)  # (B, T, d), integer-valued
-        u_multiplier, u_shift = multiplier(float(U_scale) * 2.0 ** (fh - fx))
-        log_m = int(math.log2(block))
-        rotation, rotation_shift = (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
+        guard = 2.0 ** GUARD_BITS
+        u_multiplier, u_shift = multiplier(float(U_scale) * 2.0 ** (fh - fx) * guard)
+        rotation_multiplier, rotation_shift = rotation(block)
         signs = signs.double()
-        b_exact = torch.floor(b.detach().double() * 2.0 ** fh + 0.5)
+        b_exact = torch.floor(b.detach().double() * 2.0 ** fh * guard + 0.5)
         fused = engine != "loop" and x.device.type == "cpu"
         if fused and not x_int.requires_grad:  # float features: the kernel projects them itself
             states_int = _FusedFixedPoint.apply(
                 signs, U.double(), b.double(), None, x_int.detach(), U_levels, u_multiplier, u_shift, b_exact, None,
-                2.0 ** (fh - fx), 2.0 ** fh, block, rotation, rotation_shift, low, high, readout == "all")
+                2.0 ** (fh - fx), 2.0 ** fh, block, rotation_multiplier, rotation_shift, low, high, readout == "all")
         else:
             sums = x_int.detach() @ U_levels.double().T  # L_U x, exact
-            z = (_straight_through(x_int @ U.double().T * 2.0 ** (fh - fx), _round_shift(sums * u_multiplier, u_shift))
-                 + _straight_through(b.double() * 2.0 ** fh, b_exact))
+            z = (_straight_through(x_int @ U.double().T * 2.0 ** (fh - fx) * guard,
+                                   _round_shift(sums * u_multiplier, u_shift))
+                 + _straight_through(b.double() * 2.0 ** fh * guard, b_exact))  # GUARD_BITS finer than a state
             if fused:
                 rows, steps, n = z.shape
                 index = torch.arange(rows * steps).reshape(rows, steps)
                 states_int = _FusedFixedPoint.apply(
                     signs, None, None, z.reshape(rows * steps, n), None, None, 1, 0, None, index, 1.0, 1.0, block,
-                    rotation, rotation_shift, low, high, readout == "all")
+                    rotation_multiplier, rotation_shift, low, high, readout == "all")
             else:
-                states_int = self._loop(signs, block, z, rotation, rotation_shift, readout)
+                states_int = self._loop(signs, block, z, rotation_multiplier, rotation_shift, readout)
         logit_scale = float(V_scale) * 2.0 ** -fh
         c_q = _straight_through(c.double(), torch.floor(c.double().detach() / logit_scale + 0.5) * logit_scale)
         V_q = _straight_through(V.double(), V_levels.double() * float(V_scale))
         return (torch.relu(states_int) * 2.0 ** -fh) @ V_q.T + c_q
 
     def _loop(self, signs: Tensor, block: int, z: Tensor, rotation: int, shift: int, readout: str) -> Tensor:
-        """The step-by-step oracle of the fused node: states (B, T, n) or (B, n)."""
+        """The step-by-step oracle of the fused node: states (B, T, n) or (B, n), from ``z`` (B, T, n)
+        ``GUARD_BITS`` finer than a state."""
         low, high = self.limits
+        guard = 2.0 ** GUARD_BITS
         h = z.new_zeros(z.shape[0], z.shape[2])
         states = []
         for z_t in z.unbind(1):
             a = fwht(h, block, normalized=False)
-            rotated = _straight_through(a / math.sqrt(block), _round_shift(a.detach() * rotation, shift))
-            h = torch.clamp(signs * rotated + z_t, low, high)
+            rotated = _straight_through(a * (guard / math.sqrt(block)), _round_shift(a.detach() * rotation, shift))
+            update = signs * rotated + z_t
+            h = torch.clamp(_straight_through(update / guard, _round_shift(update.detach(), GUARD_BITS)), low, high)
             if readout == "all":
                 states.append(h)
         return torch.stack(states, dim=1) if readout == "all" else h

@@ -298,7 +298,7 @@ def _fwht_in_place(x, block):
 @njit(inline="always", cache=True)
 def _round_product(a, factor, shift):
     """``round(a · factor / 2^shift)``, halves up, on int64 (``hadamrnn.deploy.integer``): the
-    ``1/sqrt(m)`` of the recurrence and U's scale."""
+    ``2^G / sqrt(m)`` of the recurrence, U's scale and the final rounding of a step."""
     if shift > 0:
         return (a * factor + (np.int64(1) << (shift - 1))) >> shift
     return a * factor
@@ -306,7 +306,8 @@ def _round_product(a, factor, shift):
 
 @njit(inline="always", cache=True)
 def _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index):
-    """``z = round(M (L_U x[r, t]) / 2^S) + b`` in integers, or ``z = table[index[r, t]]``."""
+    """``z = round(M (L_U x[r, t]) / 2^S) + b`` in integers (``G`` bits finer than a state), or
+    ``z = table[index[r, t]]``."""
     if project:
         for i in range(z.size):
             total = 0
@@ -319,9 +320,10 @@ def _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift
 
 @njit(parallel=True, cache=True)
 def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift, bias, table, index, block, rotation,
-                        shift, low, high, states, saturated):
+                        shift, guard, low, high, states, saturated):
     """The fixed-point recurrence of ``hadamrnn.fixedpoint``, in integers:
-    ``h[t] = clip(s ⊙ round((B h[t-1]) · rotation / 2^shift) + z[t], low, high)``, ``h[-1] = 0``.
+    ``h[t] = clip(round((s ⊙ round((B h[t-1]) · rotation / 2^shift) + z[t]) / 2^guard), low, high)``,
+    ``h[-1] = 0``, where ``rotation / 2^shift = 2^guard / sqrt(block)`` and ``z`` is ``guard`` bits finer.
 
     ``signs`` (n,) int64 ±1. The input terms ``z[t]`` are computed from integer ``inputs`` (N, T, d)
     with U's levels (n, d), the multiplier and shift of U's scale and the integer bias (n,)
@@ -336,7 +338,7 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
             _fixed_point_input(z, r, t, project, inputs, levels, multiplier, input_shift, bias, table, index)
             _fwht_in_place(h, block)
             for i in range(n):
-                value = signs[i] * _round_product(h[i], rotation, shift) + z[i]
+                value = _round_product(signs[i] * _round_product(h[i], rotation, shift) + z[i], 1, guard)
                 clipped = min(max(value, low), high)
                 saturated[r, t, i] = clipped != value
                 h[i] = clipped
@@ -345,10 +347,11 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
 
 @njit(parallel=True, cache=True)
 def fixed_point_backward(signs, project, inputs, index, states, saturated, all_steps, grad_states, grad_last, block,
-                         rotation, shift, chunks, grad_signs, grad_levels, grad_bias, grad_table):
+                         rotation, shift, guard, chunks, grad_signs, grad_levels, grad_bias, grad_table):
     """Adjoint of :func:`fixed_point_forward` with straight-through rounding: the gradient of the
-    value before clipping is ``λ[t] ⊙ (1 - saturated[t])``; it is the gradient of ``z[t]``, adds
-    ``λ ⊙ rotated[t]`` to the signs' (``rotated[t]`` recomputed from ``states[t-1]``), and reaches
+    value before clipping (in state units) is ``λ[t] ⊙ (1 - saturated[t])``; it is the gradient of
+    ``z[t] / 2^guard``, adds ``λ ⊙ rotated[t]`` to the signs' (``rotated[t]``, in state units,
+    recomputed from ``states[t-1]``), and reaches
     ``h[t-1]`` as ``(B (s ⊙ λ)) / sqrt(block)``. The gradient reaching the states is ``grad_states``
     (N, T, n) when ``all_steps``, else ``grad_last`` (N, n) at the last step.
 
@@ -357,6 +360,7 @@ def fixed_point_backward(signs, project, inputs, index, states, saturated, all_s
     respect to ``L_U x`` and ``b`` in integer units); else ``grad_table`` (chunks, V, n)."""
     rows, steps, n = states.shape
     scale = 1.0 / np.sqrt(block)
+    unit = 1.0 / 2.0 ** guard
     for k in prange(chunks):
         adjoint = np.empty(n, dtype=np.float64)
         a = np.empty(n, dtype=np.int64)
@@ -388,7 +392,7 @@ def fixed_point_backward(signs, project, inputs, index, states, saturated, all_s
                     a[i] = states[r, t - 1, i]
                 _fwht_in_place(a, block)
                 for i in range(n):
-                    grad_signs[k, i] += adjoint[i] * _round_product(a[i], rotation, shift)
+                    grad_signs[k, i] += adjoint[i] * (_round_product(a[i], rotation, shift) * unit)
                     adjoint[i] *= signs[i]
                 _fwht_in_place(adjoint, block)
                 for i in range(n):

@@ -125,8 +125,9 @@ def test_accumulators_do_not_overflow_at_the_bound(tmp_path, bits):
         for i in range(512):
             acc = sum(int(integer.u_levels[i, k]) * int(x_int[0, t, k]) for k in range(4))
             z = exact_shift(acc * integer.u_multiplier, integer.u_shift) + int(integer.b[i])
-            rotated = exact_shift(a[i] * INV_SQRT2, SQRT2_BITS + 3)  # m = 128: log2 m = 7, odd
-            new.append(min(max(int(integer.signs[i]) * rotated + z, low), high))
+            # m = 128: log2 m = 7 is odd; the step's terms are 8 bits finer than a state until one rounding
+            rotated = exact_shift(a[i] * INV_SQRT2, SQRT2_BITS + 3 - 8)
+            new.append(min(max(exact_shift(int(integer.signs[i]) * rotated + z, 8), low), high))
         h = new
     expected = [int(integer.c[c]) + sum(int(integer.v_levels[c, i]) * max(h[i], 0) for i in range(512))
                 for c in range(3)]
@@ -175,18 +176,18 @@ def test_every_bound_holds_over_all_states_and_inputs_and_the_hadamard_bound_is_
     states = np.array(list(itertools.product(values, repeat=4)))  # all 16^4 states
     multiplier, shift = model.rotation
     sums = fwht(states, 4)
-    rounded_sums = sums + (1 << (shift - 1))
+    assert shift == 0  # log2 4 is even: r = a · 2^G / 2 is a product by a power of two, exact
     inputs = values[:, None] * model.u_levels[:, 0][None, :]  # every input x: L_U x
     products = inputs * model.u_multiplier + (1 << (model.u_shift - 1))
     z = rshift_round(products - (1 << (model.u_shift - 1)), model.u_shift) + model.b
     rotated = rshift_round(sums * multiplier, shift)
-    updates = (model.signs * rotated)[:, None, :] + z[None, :, :]
+    updates = (model.signs * rotated)[:, None, :] + z[None, :, :] + (1 << (model.guard_bits - 1))
     relu = np.maximum(states, 0)
     logits = relu @ model.v_levels.T + model.c
-    observed = {"sum": np.abs(rounded_sums).max(), "input": np.abs(inputs).max(),
+    observed = {"sum": np.abs(sums).max(), "rotation": np.abs(sums * multiplier).max(), "input": np.abs(inputs).max(),
                 "input_product": np.abs(products).max(), "update": np.abs(updates).max(), "logit": np.abs(logits).max()}
     bounds = {bound.name: bound.max_abs for bound in model.bounds()}
-    assert set(bounds) == set(observed)  # log2 4 is even: no rotation product
+    assert set(bounds) == set(observed)
     for name, value in observed.items():
         assert value <= bounds[name], name
     assert np.abs(sums).max() == 4 * 2 ** 3  # m · 2^(b-1), reached by a saturated state
@@ -196,7 +197,8 @@ def test_every_bound_holds_over_all_states_and_inputs_and_the_hadamard_bound_is_
 def test_a_bound_beyond_64_bits_is_an_error_naming_the_bits_that_fit():
     model = _tiny_integer_model(bits=16)
     model.b = np.array([2 ** 63, 0, 0, 0], dtype=object)
-    with pytest.raises(ValueError, match=r"s ⊙ a \+ z before saturation \(65 bits\) would overflow 64-bit integers "
+    with pytest.raises(ValueError, match=r"s ⊙ r \+ u \+ b \+ 2\^\(G-1\) before the rounding shift \(65 bits\) would overflow "
+                                         r"64-bit integers "
                                          r"with 16-bit states"):
         model.check_bounds()
 

@@ -132,7 +132,10 @@ def load_integer_model(path: str | Path) -> IntegerModel:
 def _load_integer_model(path: str | Path) -> IntegerModel:
     with np.load(path, allow_pickle=False) as stored:
         values = {k: stored[k] for k in stored.files}
-    scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift"}
+    if "guard_bits" not in values:
+        raise ModelFileError(f"{Path(path).name}: written by an older hadamrnn, which rounded each term of a step "
+                             "on its own; export the model again (hadamrnn export RUN --target c)")
+    scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift", "guard_bits"}
     kwargs = {k: (int(v) if k in scalars else v) for k, v in values.items() if k not in ("has_embedding", "transform")}
     transform = json.loads(str(values["transform"])) if "transform" in values else None
     kwargs["transform"] = InputTransform.from_dict(transform) if transform is not None else None
@@ -189,7 +192,7 @@ def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
         n=n, d=d, classes=model.v_levels.shape[0], block=model.block, bits=model.bits, fx=model.fx,
         tokens=int(model.embedding is not None), vocab=len(model.embedding) if model.embedding is not None else 0,
         low=low, high=high, logit_scale=repr(model.logit_scale), rot_multiplier=rot_multiplier, rot_shift=rot_shift,
-        u_multiplier=model.u_multiplier, u_shift=model.u_shift, bounds=_bound_lines(model),
+        u_multiplier=model.u_multiplier, u_shift=model.u_shift, guard_bits=model.guard_bits, bounds=_bound_lines(model),
         int32_bits=int32_bits if int32_bits is not None else "(none)",
         state_type="int16_t" if model.bits <= 16 else "int32_t", signs=_array(_sign_bits(model.signs)),
         tables="\n".join([t.c() for t in tables] + [

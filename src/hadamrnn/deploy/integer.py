@@ -2,15 +2,21 @@
 
 Inputs (features, or embedding rows for token models) and hidden states become ``b``-bit signed
 fixed-point numbers with power-of-two scales ``2^-fx`` and ``2^-fh``, calibrated on data so that
-the largest magnitude seen fits. One step, in integers only::
+the largest magnitude seen fits. One step, in integers only, with ``G = GUARD_BITS``::
 
     a   = (I ⊗ H_m) h                                   exact sums, |a| ≤ m · 2^(b-1)
-    a   = round(a / sqrt(m))                            a shift; times INV_SQRT2 / 2^16 when log2 m is odd
-    z   = round(M_U · (L_U x) / 2^S_U) + b_int          L_U: p-bit levels of U; M_U / 2^S_U ≈ scale_U · 2^(fh-fx)
-    h   = saturate_b(s ⊙ a + z)
+    r   = round(R a / 2^S_R)                            R / 2^S_R = 2^G / sqrt(m) (46341 / 2^16 for odd log2 m)
+    u   = round(M_U (L_U x) / 2^S_U)                    L_U: p-bit levels of U; M_U / 2^S_U ≈ scale_U · 2^(fh-fx+G)
+    h   = saturate_b(round((s ⊙ r + u + b_int) / 2^G))   b_int = round(b · 2^(fh+G))
     y   = L_V relu(h) + c_int                           logits in units of scale_V · 2^-fh
 
 ``round(v / 2^s)`` is ``(v + 2^(s-1)) >> s`` with an arithmetic shift (rounds halves up).
+
+The terms of a step are summed ``G`` bits finer than a state's unit and rounded once. Rounded
+on their own, as an earlier version did, the bias's rounding error is the same at every step,
+and an orthogonal recurrence adds it up instead of forgetting it: on pMNIST (784 steps, the
+float model quantized to 12 bits) the state at the last step was 53 units off, against 9 with
+one rounding, and 8-bit test accuracy rose from 0.82 to 0.92 on 2,000 test images.
 
 Every intermediate has a bound proven from the model's own levels, biases, block size and bits
 (:meth:`IntegerModel.bounds`); the generated C (``hadamrnn.deploy.codegen``) stores each in the
@@ -29,12 +35,22 @@ import numpy as np
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerModel", "Bound", "quantize_model", "INV_SQRT2", "SQRT2_BITS", "rshift_round", "multiplier",
+__all__ = ["IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "rshift_round", "multiplier",
            "fraction_bits"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
 MULTIPLIER_BITS = 15
+GUARD_BITS = 8  # fraction bits below a state's unit that a step keeps until its one rounding
+
+
+def rotation(block: int, guard_bits: int = GUARD_BITS) -> tuple[int, int]:
+    """``(R, S)`` with ``R / 2^S = 2^guard_bits / sqrt(block)``: exact for even ``log2 block``, else
+    through ``1/sqrt(2) ≈ 46341 / 2^16``. ``S ≥ 0``: a negative shift is folded into ``R``."""
+    log_m = int(math.log2(block))
+    multiplier, shift = (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
+    shift -= guard_bits
+    return (multiplier << -shift, 0) if shift < 0 else (multiplier, shift)
 
 
 def rshift_round(v: np.ndarray, shift: int) -> np.ndarray:
@@ -92,12 +108,13 @@ class IntegerModel:
     u_levels: np.ndarray  # (n, d) int64
     u_multiplier: int
     u_shift: int
-    b: np.ndarray  # (n,) int64, at 2^-fh
+    b: np.ndarray  # (n,) int64, at 2^-(fh+guard_bits)
     v_levels: np.ndarray  # (C, n) int64
     c: np.ndarray  # (C,) int64, at logit_scale
     logit_scale: float  # one logit unit, in the float model's units
     embedding: np.ndarray | None  # (vocab, d) int64 at 2^-fx
     transform: InputTransform | None = None  # raw → model inputs, before quantize_inputs
+    guard_bits: int = GUARD_BITS
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -105,9 +122,8 @@ class IntegerModel:
 
     @property
     def rotation(self) -> tuple[int, int]:
-        """``(multiplier, shift)``: ``a / sqrt(m)`` is ``round(a · multiplier / 2^shift)``."""
-        log_m = int(math.log2(self.block))
-        return (INV_SQRT2, SQRT2_BITS + log_m // 2) if log_m % 2 else (1, log_m // 2)
+        """``(R, S)``: ``r = round(a · R / 2^S)`` is ``a 2^G / sqrt(m)`` in integers."""
+        return rotation(self.block, self.guard_bits)
 
     def bounds(self, bits: int | None = None) -> list[Bound]:
         """Proven magnitude bounds of every intermediate of a step and of the read-out, for states and
@@ -128,19 +144,20 @@ class IntegerModel:
         rotated = _round_bound(sums * multiplier, shift)
         input_product = input_sum * self.u_multiplier
         z = _round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
+        guard = self.guard_bits
         logits = 0  # every partial sum of row c lies in [c - negative part · (S-1), c + positive part · (S-1)]
         for row, bias in zip(self.v_levels.astype(object), self.c.astype(object)):
             positive, negative = int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum())
             logits = max(logits, abs(bias + positive * (state - 1)), abs(bias - negative * (state - 1)))
         half = lambda s: (1 << (s - 1)) if s > 0 else 0  # noqa: E731 (the rounding constant)
-        rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of a / sqrt(m)",
+        rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of r",
                       sums + (half(shift) if multiplier == 1 else 0))]
         if multiplier > 1:
-            rows.append(Bound("rotation", f"a · {multiplier} + 2^(s-1): the 1/sqrt(2) of an odd log2 m",
+            rows.append(Bound("rotation", f"a · {multiplier} + 2^(S_R-1): 2^G / sqrt(m) applied to a",
                               sums * multiplier + half(shift)))
         rows += [Bound("input", "input sums L_U x", input_sum),
                 Bound("input_product", "M_U · L_U x + 2^(S_U-1)", input_product + half(self.u_shift)),
-                Bound("update", "s ⊙ a + z before saturation", rotated + z),
+                Bound("update", "s ⊙ r + u + b + 2^(G-1) before the rounding shift", rotated + z + half(guard)),
                 Bound("logit", "logits L_V relu(h) + c", logits)]
         return rows
 
@@ -178,10 +195,9 @@ class IntegerModel:
         h = np.zeros((x.shape[0], len(self.signs)), dtype=np.int64)
         outputs = []
         for t in range(x.shape[1]):  # one step's input at a time, as on the device
-            z = rshift_round((x[:, t] @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
-            a = fwht(h, self.block)
-            a = rshift_round(a * multiplier, shift)
-            h = np.clip(self.signs * a + z, low, high)
+            u = rshift_round((x[:, t] @ self.u_levels.T) * self.u_multiplier, self.u_shift)
+            r = rshift_round(fwht(h, self.block) * multiplier, shift)
+            h = np.clip(rshift_round(self.signs * r + u + self.b, self.guard_bits), low, high)
             if self.readout == "all":
                 outputs.append(h)
         states = np.stack(outputs, axis=1) if self.readout == "all" else h
@@ -216,14 +232,14 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray | None, bits: in
         inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
         fx = fraction_bits(float(np.abs(inputs).max()), bits)
         fh = fraction_bits(model.state_range(calibration), bits)  # every step counts, not just the last
-    u_multiplier, shift = multiplier(float(u_scale) * 2.0 ** (fh - fx))
+    u_multiplier, shift = multiplier(float(u_scale) * 2.0 ** (fh - fx + GUARD_BITS))
     logit_scale = float(v_scale) * 2.0 ** -fh
     embedding = None
     if model.embedding is not None:
         low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         scaled = np.asarray(model.embedding, dtype=np.float64) * 2.0 ** fx
         embedding = np.clip(np.floor(scaled + 0.5), low, high).astype(np.int64)
-    b = np.floor(np.asarray(model.b, dtype=np.float64) * 2.0 ** fh + 0.5).astype(np.int64)
+    b = np.floor(np.asarray(model.b, dtype=np.float64) * 2.0 ** (fh + GUARD_BITS) + 0.5).astype(np.int64)
     c = np.floor(np.asarray(model.c, dtype=np.float64) / logit_scale + 0.5).astype(np.int64)
     integer = IntegerModel(
         bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],

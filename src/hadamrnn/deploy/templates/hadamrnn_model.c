@@ -26,18 +26,16 @@ static inline int32_t nibble(const int8_t *packed, int32_t index) {
 #endif
 #define SIGN_GROUP (HRNN_N < 8 ? HRNN_N : 8)  /* the signs of one byte of SIGNS */
 
-/* a / sqrt(m), rounded, halves up. */
+/* 2^G a / sqrt(m), rounded, halves up (a product by a power of two when log2 m is even). */
 static inline hrnn_update_t rotate(hrnn_sum_t a) {
-#if HRNN_ROT_MULTIPLIER != 1
+#if HRNN_ROT_SHIFT > 0
     return (hrnn_update_t)(((hrnn_rotation_t)a * HRNN_ROT_MULTIPLIER + HALF(HRNN_ROT_SHIFT)) >> HRNN_ROT_SHIFT);
-#elif HRNN_ROT_SHIFT > 0
-    return (hrnn_update_t)((a + HALF(HRNN_ROT_SHIFT)) >> HRNN_ROT_SHIFT);
 #else
-    return (hrnn_update_t)a;
+    return (hrnn_update_t)((hrnn_rotation_t)a * HRNN_ROT_MULTIPLIER);
 #endif
 }
 
-/* U's scale applied to an input sum, rounded, halves up. */
+/* 2^G times U's scale applied to an input sum, rounded, halves up. */
 static inline hrnn_update_t scale_input(hrnn_input_t sum) {
 #if HRNN_U_SHIFT > 0
     return (hrnn_update_t)(((hrnn_input_product_t)sum * HRNN_U_MULTIPLIER + HALF(HRNN_U_SHIFT)) >> HRNN_U_SHIFT);
@@ -46,7 +44,9 @@ static inline hrnn_update_t scale_input(hrnn_input_t sum) {
 #endif
 }
 
+/* round(v / 2^G), halves up, saturated to HRNN_BITS bits. */
 static inline hrnn_state_t saturate(hrnn_update_t v) {
+    v = (v + HALF(HRNN_GUARD_BITS)) >> HRNN_GUARD_BITS;
 #if defined(__ARM_FEATURE_SAT) && HRNN_UPDATE_BITS <= 32
     return (hrnn_state_t)__ssat(v, HRNN_BITS);  /* one instruction on cores with the DSP extension */
 #else
@@ -108,7 +108,7 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
             }
         }
     }
-    /* h = saturate(s ⊙ a / sqrt(m) + round(M_U (U x) / 2^S_U) + b), eight signs per byte. */
+    /* h = saturate(round((s ⊙ r + u + B) / 2^G)), eight signs per byte. */
     for (i = 0; i < HRNN_N; i += SIGN_GROUP) {
         uint32_t negative = SIGNS[i >> 3];
         for (j = i; j < i + SIGN_GROUP; j++, negative >>= 1) {

@@ -17,7 +17,10 @@
 /* One unit of the integer logits equals @{logit_scale} in the float model's logits. */
 #define HRNN_LOGIT_SCALE @{logit_scale}
 
-/* a / sqrt(m) = round(a * HRNN_ROT_MULTIPLIER / 2^HRNN_ROT_SHIFT); U's scale = HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT. */
+/* A step sums its terms HRNN_GUARD_BITS bits finer than a state's unit and rounds once:
+   2^G a / sqrt(m) = round(a * HRNN_ROT_MULTIPLIER / 2^HRNN_ROT_SHIFT), 2^G times U's scale is
+   HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT, and B holds 2^G b. */
+#define HRNN_GUARD_BITS @{guard_bits}
 #define HRNN_ROT_MULTIPLIER @{rot_multiplier}
 #define HRNN_ROT_SHIFT @{rot_shift}
 #define HRNN_U_MULTIPLIER @{u_multiplier}
