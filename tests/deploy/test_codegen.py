@@ -212,3 +212,15 @@ def test_c_types_follow_the_bounds(tmp_path):
         assert f"typedef {bound.ctype} hrnn_{bound.name}_t;" in header
     assert "typedef int16_t hrnn_state_t;" in header
     assert "typedef int64_t" not in header  # 12-bit states: everything fits 32 bits
+
+
+def test_an_integer_model_from_before_the_one_rounding_step_is_refused(tmp_path):
+    from hadamrnn.deploy.fileformat import ModelFileError
+
+    write_c(_tiny_integer_model(), tmp_path / "c")
+    path = tmp_path / "c" / "integer_model.npz"
+    with np.load(path, allow_pickle=False) as stored:
+        fields = {k: stored[k] for k in stored.files if k != "guard_bits"}  # as an older hadamrnn wrote it
+    np.savez(path, **fields)
+    with pytest.raises(ModelFileError, match=r"integer_model.npz: written by an older hadamrnn.*export the model again"):
+        load_integer_model(path)
