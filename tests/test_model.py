@@ -128,3 +128,42 @@ def test_learns_short_copy_task_below_memoryless_baseline():
     baseline = copy_baseline(length)
     assert math.isclose(baseline, 10 * math.log(8) / 30)
     assert test_loss < 0.5 * baseline, (test_loss, baseline)
+
+
+@pytest.mark.parametrize("block", [None, 4])
+def test_state_noise_is_the_per_step_noise_of_the_recurrence_in_closed_form(block):
+    """Gaussian noise of std σ added at every step of the step-by-step recurrence reaches the last
+    state as N(0, σ² T) per unit (W orthogonal): what training with state_noise adds in one go."""
+    sigma, steps, rows = 0.3, 25, 4000
+    config = HadamRNNConfig(input_size=2, hidden_size=16, output_size=3, block_size=block)
+    model = HadamRNN(config).double()
+    W = model.effective_weights()["W"]
+    h = torch.zeros(rows, 16, dtype=torch.float64)
+    for _ in range(steps):
+        h = h @ W.T + sigma * torch.randn(rows, 16, dtype=torch.float64)
+    expected = sigma * math.sqrt(steps)
+    assert abs(float(h.std()) / expected - 1) < 0.03
+    assert float((h.T @ h / rows - expected ** 2 * torch.eye(16)).abs().max()) < 0.15 * expected ** 2  # independent units
+
+    noisy = HadamRNN(HadamRNNConfig(input_size=2, hidden_size=16, output_size=3, block_size=block,
+                                    state_noise=sigma)).double()
+    noisy.load_state_dict(model.state_dict())
+    x = torch.randn(5, steps, 2, dtype=torch.float64)
+    torch.manual_seed(3)
+    trained = noisy.train()(x)
+    torch.manual_seed(3)
+    last = model.states(x)
+    by_hand = model.output(torch.relu(last + torch.randn_like(last) * expected))
+    torch.testing.assert_close(trained, by_hand)
+    torch.testing.assert_close(noisy.eval()(x), model(x))  # no noise outside training
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(state_noise=-0.1), "state_noise must be a finite number >= 0"),
+    (dict(state_noise=float("nan")), "state_noise must be a finite number >= 0"),
+    (dict(state_noise=0.1, readout="all"), "state_noise needs a many-to-one model"),
+    (dict(state_noise=0.1, state_bits=8), "with state_bits the training rounds exactly"),
+])
+def test_state_noise_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HadamRNNConfig(input_size=1, hidden_size=8, output_size=2, **kwargs)

@@ -7,6 +7,7 @@ every step. ``W = diag(sign u)(I ⊗ H_m)/sqrt(m)`` is a parametrization of a pl
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Literal, Sequence
 
@@ -46,6 +47,11 @@ class HadamRNNConfig:
             exactly as the integer model deploys them (``hadamrnn.fixedpoint``); needs ``input_bits``
             and ``output_bits``. Its recurrence is a compiled node of its own (``engine="loop"``: the
             step-by-step oracle).
+        state_noise: ``None``, or ``σ``: in training only, as if a Gaussian of standard deviation ``σ``
+            (float units) were added to the state at every step, a stand-in for the rounding of
+            fixed-point states (``2^-fh / sqrt(12)`` per step) that keeps the fast float engines. For
+            an orthogonal ``W`` the last state's noise is exactly Gaussian with ``σ sqrt(T)`` per unit, so
+            that is what is added (many-to-one models only).
     """
 
     input_size: int = 1
@@ -58,6 +64,7 @@ class HadamRNNConfig:
     readout: Literal["last", "all"] = "last"
     engine: str = "auto"
     state_bits: int | None = None
+    state_noise: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "output_size"):
@@ -84,6 +91,16 @@ class HadamRNNConfig:
                 raise ValueError(f"state_bits must be an int in [4, 16] or None (float states), got {self.state_bits!r}")
             if self.input_bits is None or self.output_bits is None:
                 raise ValueError("state_bits (fixed-point states) needs quantized U and V: set input_bits and output_bits")
+        if self.state_noise is not None:
+            if isinstance(self.state_noise, bool) or not isinstance(self.state_noise, (int, float)) \
+                    or not math.isfinite(self.state_noise) or self.state_noise < 0:
+                raise ValueError(f"state_noise must be a finite number >= 0 or None, got {self.state_noise!r}")
+            if self.readout != "last":
+                raise ValueError("state_noise needs a many-to-one model (readout 'last'), where the noise of the "
+                                 "last state has a closed form")
+            if self.state_bits is not None:
+                raise ValueError("state_noise stands in for fixed-point rounding; with state_bits the training "
+                                 "rounds exactly: set one of them")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +157,10 @@ class HadamRNN(nn.Module):
     def forward(self, inputs: Tensor) -> Tensor:
         if self.fixed_point is not None:
             return self._fixed_point_forward(inputs)
+        if self.training and self.config.state_noise:
+            last = self._recur(inputs, None)
+            noise = torch.randn_like(last) * (self.config.state_noise * math.sqrt(inputs.shape[1]))
+            return self.output(torch.relu(last + noise))
         # The engine applies the read-out itself, so that a fast one need not materialise every state.
         return self._recur(inputs, (self.output.quantized_weight(), self.output.bias))
 
@@ -241,10 +262,14 @@ class Options:
     embedding_dim: int | None = option(None, low=1, high=2**16)  # token data sets
     engine: str = option("auto", choices=ENGINE_NAMES)
     state_bits: int | None = option(None, low=4, high=16)  # None: float states; b: fixed-point training
+    state_noise: float | None = option(None, low=0.0, high=1e3)  # per-step Gaussian noise in training (float units)
 
     def __post_init__(self) -> None:
         if self.state_bits is not None and (self.input_bits is None or self.output_bits is None):
             raise OptionError("model.state_bits (fixed-point states) needs model.input_bits and model.output_bits")
+        if self.state_noise is not None and self.state_bits is not None:
+            raise OptionError("model.state_noise stands in for fixed-point rounding; with model.state_bits the "
+                              "training rounds exactly: set one of them")
         if self.block_size is not None and self.block_size > self.hidden_size:
             raise OptionError(f"model.block_size: {self.block_size} exceeds model.hidden_size {self.hidden_size}; "
                               f"use a power of two <= {self.hidden_size}")
@@ -255,4 +280,4 @@ def build(options: Options, task: Task) -> HadamRNN:
                                    output_size=task.output_size, block_size=options.block_size,
                                    input_bits=options.input_bits, output_bits=options.output_bits,
                                    vocab_size=task.vocab_size, readout=task.readout, engine=options.engine,
-                                   state_bits=options.state_bits))
+                                   state_bits=options.state_bits, state_noise=options.state_noise))
