@@ -35,7 +35,7 @@ from torch import Tensor, nn
 import numpy as np
 
 from . import native
-from .deploy.integer import GUARD_BITS, fraction_bits, multiplier, rotation
+from .deploy.integer import GUARD_BITS, fraction_bits, input_multiplier, rotation
 from .hadamard import fwht
 
 __all__ = ["FixedPointStates"]
@@ -160,7 +160,7 @@ class FixedPointStates(nn.Module):
         low, high = self.limits
         x_int = self.quantize_inputs(x)  # (B, T, d), integer-valued
         guard = 2.0 ** GUARD_BITS
-        u_multiplier, u_shift = multiplier(float(U_scale) * 2.0 ** (fh - fx) * guard)
+        u_multiplier, u_shift = input_multiplier(float(U_scale), fx, fh)
         rotation_multiplier, rotation_shift = rotation(block)
         signs = signs.double()
         b_exact = torch.floor(b.detach().double() * 2.0 ** fh * guard + 0.5)

@@ -34,8 +34,8 @@ import numpy as np
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "rshift_round", "multiplier",
-           "fraction_bits"]
+__all__ = ["IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "input_multiplier", "rshift_round",
+           "multiplier", "fraction_bits"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
@@ -69,6 +69,12 @@ def multiplier(real: float) -> tuple[int, int]:
         return 0, 0
     shift = max(0, MULTIPLIER_BITS - 1 - math.floor(math.log2(real)))
     return int(round(real * 2 ** shift)), shift
+
+
+def input_multiplier(u_scale: float, fx: int, fh: int) -> tuple[int, int]:
+    """``(M_U, S_U)``: an input sum ``L_U x`` (inputs at ``2^-fx``) times ``M_U / 2^S_U`` is ``U x`` in
+    units of ``2^-(fh+GUARD_BITS)``, where a step sums its terms (training and export share it)."""
+    return multiplier(u_scale * 2.0 ** (fh - fx + GUARD_BITS))
 
 
 def fraction_bits(max_abs: float, bits: int) -> int:
@@ -143,7 +149,6 @@ class IntegerModel:
         rotated = _round_bound(sums * multiplier, shift)
         input_product = input_sum * self.u_multiplier
         z = _round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
-        guard = self.guard_bits
         logits = 0  # every partial sum of row c lies in [c - negative part · (S-1), c + positive part · (S-1)]
         for row, bias in zip(self.v_levels.astype(object), self.c.astype(object)):
             positive, negative = int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum())
@@ -156,7 +161,7 @@ class IntegerModel:
                               sums * multiplier + half(shift)))
         rows += [Bound("input", "input sums L_U x", input_sum),
                 Bound("input_product", "M_U · L_U x + 2^(S_U-1)", input_product + half(self.u_shift)),
-                Bound("update", "s ⊙ r + u + b + 2^(G-1) before the rounding shift", rotated + z + half(guard)),
+                Bound("update", "s ⊙ r + u + b + 2^(G-1) before the rounding shift", rotated + z + half(self.guard_bits)),
                 Bound("logit", "logits L_V relu(h) + c", logits)]
         return rows
 
@@ -231,7 +236,7 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray | None, bits: in
         inputs = model.embedding if model.embedding is not None else np.asarray(calibration, dtype=np.float64)
         fx = fraction_bits(float(np.abs(inputs).max()), bits)
         fh = fraction_bits(model.state_range(calibration), bits)  # every step counts, not just the last
-    u_multiplier, shift = multiplier(float(u_scale) * 2.0 ** (fh - fx + GUARD_BITS))
+    u_multiplier, shift = input_multiplier(float(u_scale), fx, fh)
     logit_scale = float(v_scale) * 2.0 ** -fh
     embedding = None
     if model.embedding is not None:
