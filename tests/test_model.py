@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from hadamrnn import HadamRNN, HadamRNNConfig
 from hadamrnn.data import CopyTask, copy_baseline
+from hadamrnn.recurrent import distinct_eigenvalues
 
 
 @pytest.mark.parametrize("readout", ["last", "all"])
@@ -163,7 +164,27 @@ def test_state_noise_is_the_per_step_noise_of_the_recurrence_in_closed_form(bloc
     (dict(state_noise=float("nan")), "state_noise must be a finite number >= 0"),
     (dict(state_noise=0.1, readout="all"), "state_noise needs a many-to-one model"),
     (dict(state_noise=0.1, state_bits=8), "with state_bits the training rounds exactly"),
+    (dict(sign_init="orthogonal"), "sign_init must be one of"),
 ])
 def test_state_noise_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HadamRNNConfig(input_size=1, hidden_size=8, output_size=2, **kwargs)
+
+
+@pytest.mark.parametrize("block", [None, 16])
+def test_cyclic_sign_init_changes_only_the_signs_of_w(block):
+    """Same seed, same weights everywhere but W's signs, so that random and cyclic runs pair up."""
+    config = dict(input_size=1, hidden_size=64, output_size=10, block_size=block)
+    torch.manual_seed(5)
+    plain = HadamRNN(HadamRNNConfig(**config))
+    after_plain = torch.randn(3)
+    torch.manual_seed(5)
+    cyclic = HadamRNN(HadamRNNConfig(**config, sign_init="cyclic"))
+    assert torch.equal(torch.randn(3), after_plain)  # no extra draw from the global RNG
+    for (name, a), b in zip(plain.state_dict().items(), cyclic.state_dict().values()):
+        if name == "recurrent.parametrizations.weight.original":
+            torch.testing.assert_close(a.abs(), b.abs(), rtol=0, atol=1e-30)
+        elif not name.endswith("reference"):
+            assert torch.equal(a, b), name
+    signs = cyclic.recurrence.signs(cyclic.latent).detach()
+    assert distinct_eigenvalues(signs, block) > distinct_eigenvalues(plain.recurrence.signs(plain.latent).detach(), block)

@@ -6,7 +6,7 @@ from torch import nn
 
 from hadamrnn import SignedHadamard, hadamard_orthogonal, sylvester
 from hadamrnn.hadamard import block_hadamard
-from hadamrnn.recurrent import init_bound, latent, parametrization
+from hadamrnn.recurrent import cyclic_signs, distinct_eigenvalues, init_bound, latent, parametrization
 
 SIZES = [2 ** k for k in range(1, 11)]
 
@@ -135,3 +135,81 @@ def test_errors_name_the_problem():
         hadamard_orthogonal(nn.Linear(8, 16, bias=False))
     with pytest.raises(ValueError, match="hadamard_orthogonal first"):
         parametrization(nn.Linear(4, 4))
+
+
+def _reference_distinct(W: torch.Tensor, tol: float = 1e-7) -> int:
+    """Distinct eigenvalues of a dense matrix from its complex eigenvalues (no symmetry used)."""
+    values = torch.linalg.eigvals(W.double()).numpy()
+    kept: list[complex] = []
+    for value in values:
+        if all(abs(value - other) > tol for other in kept):
+            kept.append(value)
+    return len(kept)
+
+
+def _random_signs(n: int, seed: int) -> torch.Tensor:
+    return torch.where(torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("n, block", [(16, None), (32, None), (64, None), (64, 16), (64, 8), (32, 4), (16, 2), (8, 1)])
+def test_distinct_eigenvalues_is_that_of_the_dense_w(n, block):
+    counts = set()
+    for seed in range(6):
+        signs = _random_signs(n, seed)
+        W = SignedHadamard(n, block).double()(signs.double())
+        assert distinct_eigenvalues(signs, block) == _reference_distinct(W)
+        counts.add(distinct_eigenvalues(signs, block))
+    assert len(counts) > 1 or block in (1, 2)  # the draws differ, so the check saw more than one case
+
+
+def test_a_repeated_eigenvalue_is_a_dimension_the_orbit_of_one_input_never_reaches():
+    """The orbit ``W^k v`` of a generic vector spans exactly ``distinct_eigenvalues`` dimensions."""
+    n = 64
+    seen = set()
+    for seed in range(6):
+        signs = _random_signs(n, seed)
+        W = SignedHadamard(n).double()(signs.double())
+        v = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        orbit = [v]
+        for _ in range(4 * n):
+            orbit.append(W @ orbit[-1])
+        singular = torch.linalg.svdvals(torch.stack(orbit, 1))
+        rank = distinct_eigenvalues(signs)
+        seen.add(rank)
+        assert singular[rank - 1] > 1e-6 * singular[0]
+        if rank < n:
+            assert singular[rank] < 1e-10 * singular[0]
+    assert min(seen) < n  # i.i.d. signs did repeat an eigenvalue in some draw
+
+
+@pytest.mark.parametrize("n", [8, 32, 64, 256])
+def test_cyclic_signs_make_the_full_hadamard_w_cyclic(n):
+    for seed in range(4):
+        signs = _random_signs(n, seed)
+        chosen = cyclic_signs(signs)
+        assert set(chosen.tolist()) <= {-1.0, 1.0} and chosen.shape == (n,)
+        assert distinct_eigenvalues(chosen) == n
+        assert torch.equal(cyclic_signs(signs), chosen)  # a function of its input
+        assert torch.equal(cyclic_signs(chosen), chosen)  # already cyclic: kept
+
+
+@pytest.mark.parametrize("n, block", [(128, 16), (64, 8), (64, 4)])
+def test_cyclic_signs_for_blocks_add_eigenvalues(n, block):
+    for seed in range(3):
+        signs = _random_signs(n, seed)
+        chosen = cyclic_signs(signs, block)
+        assert distinct_eigenvalues(chosen, block) >= distinct_eigenvalues(signs, block)
+        assert distinct_eigenvalues(chosen[:block]) == block  # the first block has nothing to avoid
+
+
+def test_cyclic_init_keeps_the_latent_magnitudes_and_validates():
+    torch.manual_seed(0)
+    plain = hadamard_orthogonal(nn.Linear(64, 64, bias=False))
+    torch.manual_seed(0)
+    cyclic = hadamard_orthogonal(nn.Linear(64, 64, bias=False), signs="cyclic")
+    u, v = latent(plain), latent(cyclic)
+    torch.testing.assert_close(u.abs(), v.abs(), rtol=0, atol=torch.finfo(u.dtype).tiny)
+    assert distinct_eigenvalues(torch.sign(v.detach())) == 64
+    assert parametrization(cyclic).flips(v) == 0  # the reference is the chosen signs
+    with pytest.raises(ValueError, match="signs must be one of"):
+        hadamard_orthogonal(nn.Linear(8, 8, bias=False), signs="orthogonal")

@@ -18,7 +18,7 @@ from ..engine import ENGINE_NAMES, recur
 from ..fixedpoint import FixedPointStates
 from ..hadamard import check_power_of_two
 from ..layers import QuantizedLinear
-from ..recurrent import SignedHadamard, hadamard_orthogonal, latent, parametrization
+from ..recurrent import SIGN_INITS, SignedHadamard, hadamard_orthogonal, latent, parametrization
 from ..options import OptionError, option
 from ..size import TensorSize, quantized_size
 from .common import Task, check_inputs
@@ -52,6 +52,9 @@ class HadamRNNConfig:
             fixed-point states (``2^-fh / sqrt(12)`` per step) that keeps the fast float engines. For
             an orthogonal ``W`` the last state's noise is exactly Gaussian with ``σ sqrt(T)`` per unit, so
             that is what is added (many-to-one models only).
+        sign_init: the initial signs of ``W``: ``"random"`` (i.i.d., the paper) or ``"cyclic"`` (redrawn
+            until ``W`` repeats no eigenvalue, ``hadamrnn.recurrent.cyclic_signs``; worth most when
+            ``W`` stays at its initial signs and the input has few features, as in pMNIST).
     """
 
     input_size: int = 1
@@ -65,6 +68,7 @@ class HadamRNNConfig:
     engine: str = "auto"
     state_bits: int | None = None
     state_noise: float | None = None
+    sign_init: Literal["random", "cyclic"] = "random"
 
     def __post_init__(self) -> None:
         for name in ("input_size", "hidden_size", "output_size"):
@@ -84,6 +88,8 @@ class HadamRNNConfig:
             raise ValueError(f"vocab_size must be an int >= 2 (id 0 is padding) or None, got {self.vocab_size!r}")
         if self.readout not in ("last", "all"):
             raise ValueError(f"readout must be 'last' or 'all', got {self.readout!r}")
+        if self.sign_init not in SIGN_INITS:
+            raise ValueError(f"sign_init must be one of {list(SIGN_INITS)}, got {self.sign_init!r}")
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"engine must be one of {list(ENGINE_NAMES)}, got {self.engine!r}")
         if self.state_bits is not None:
@@ -130,7 +136,7 @@ class HadamRNN(nn.Module):
         self.input = QuantizedLinear(config.input_size, n, quantizer=config.input_bits)  # U, b
         nn.init.zeros_(self.input.bias)
         self.recurrent = hadamard_orthogonal(nn.Linear(n, n, bias=False), block=config.block_size,
-                                             generator=generator)  # W
+                                             generator=generator, signs=config.sign_init)  # W
         self.output = QuantizedLinear(n, config.output_size, quantizer=config.output_bits)  # V, c
         self.fixed_point = FixedPointStates(config.state_bits) if config.state_bits is not None else None
 
@@ -263,6 +269,7 @@ class Options:
     engine: str = option("auto", choices=ENGINE_NAMES)
     state_bits: int | None = option(None, low=4, high=16)  # None: float states; b: fixed-point training
     state_noise: float | None = option(None, low=0.0, high=1e3)  # per-step Gaussian noise in training (float units)
+    sign_init: str = option("random", choices=SIGN_INITS)  # "cyclic": initial W repeats no eigenvalue
 
     def __post_init__(self) -> None:
         if self.state_bits is not None and (self.input_bits is None or self.output_bits is None):
@@ -280,4 +287,5 @@ def build(options: Options, task: Task) -> HadamRNN:
                                    output_size=task.output_size, block_size=options.block_size,
                                    input_bits=options.input_bits, output_bits=options.output_bits,
                                    vocab_size=task.vocab_size, readout=task.readout, engine=options.engine,
-                                   state_bits=options.state_bits, state_noise=options.state_noise))
+                                   state_bits=options.state_bits, state_noise=options.state_noise,
+                                   sign_init=options.sign_init))
