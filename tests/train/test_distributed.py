@@ -3,6 +3,7 @@ with the combined batch; one set of files; a 2-process checkpoint resumes in one
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,7 +55,8 @@ leave(ranks)
 deadline = time.monotonic() + 10
 while threads() >= before and time.monotonic() < deadline:
     time.sleep(0.05)
-print(f"rank {ranks.rank}: {before} threads before leave, {threads()} after", flush=True)
+# one write(2) of a short line: the two ranks share the pipe, and print's separate newline could interleave
+os.write(1, f"rank {ranks.rank}: {before} threads before leave, {threads()} after\\n".encode())
 """
 
 
@@ -66,8 +68,8 @@ def test_leave_joins_the_process_groups_threads(tmp_path):
                            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(tmp_path / "leave.py")],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    counts = [tuple(map(int, line.split(":")[1].split()[::4])) for line in done.stdout.splitlines()
-              if line.startswith("rank")]
+    counts = [(int(before), int(after)) for before, after in
+              re.findall(r"rank \d+: (\d+) threads before leave, (\d+) after", done.stdout)]
     assert len(counts) == 2 and all(after < before for before, after in counts), done.stdout
 
 
