@@ -43,6 +43,14 @@ def test_a_name_and_a_hidden_size_suffice_and_foreign_keys_are_refused():
     assert model_options({}).name == "hadamrnn"  # existing configs keep working
 
 
+def test_cyclic_signs_are_refused_where_their_eigenvalues_would_take_minutes():
+    assert model_options({"hidden_size": 4096, "block_size": 64, "sign_init": "cyclic"}).sign_init == "cyclic"
+    with pytest.raises(OptionError, match=r"model.sign_init: 'cyclic' .* 4096 x 4096 block .* model.block_size <= 2048"):
+        model_options({"hidden_size": 4096, "sign_init": "cyclic"})
+    with pytest.raises(OptionError, match=r"model.sign_init: 'orthogonal'"):
+        model_options({"sign_init": "orthogonal"})
+
+
 def test_sizes_in_bits_by_hand():
     task = Task(input_size=3, output_size=5)
     n, d, c = 16, 3, 5

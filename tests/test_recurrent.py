@@ -213,3 +213,5 @@ def test_cyclic_init_keeps_the_latent_magnitudes_and_validates():
     assert parametrization(cyclic).flips(v) == 0  # the reference is the chosen signs
     with pytest.raises(ValueError, match="signs must be one of"):
         hadamard_orthogonal(nn.Linear(8, 8, bias=False), signs="orthogonal")
+    with pytest.raises(ValueError, match="too slow above 2048; use a block size <= 2048"):
+        cyclic_signs(torch.ones(4096))

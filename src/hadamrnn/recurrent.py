@@ -34,13 +34,17 @@ from .hadamard import block_hadamard, check_power_of_two, fwht, sylvester
 from .quantize import Quantizer, sign as sign_quantizer
 
 __all__ = ["SignedHadamard", "hadamard_orthogonal", "parametrization", "latent", "distinct_eigenvalues",
-           "cyclic_signs", "SIGN_INITS"]
+           "cyclic_signs", "SIGN_INITS", "CYCLIC_MAX_BLOCK"]
 
 SIGN_INITS = ("random", "cyclic")
 
 # Sign patterns :func:`cyclic_signs` tries per block before it keeps the best one (at n = 512 23 of 200
 # i.i.d. draws were cyclic, so 128 tries all fail with probability ~1e-7).
 CYCLIC_TRIES = 128
+
+# Largest block whose eigenvalues cyclic_signs computes: the dense m × m eigenproblem costs ~0.7 s
+# a draw at m = 2048 and ~4 s at 4096, where 128 draws found no cyclic W (measured, 2-core Xeon).
+CYCLIC_MAX_BLOCK = 2048
 
 # Eigenvalues of (W + Wᵀ)/2 closer than this are one eigenvalue of W; W's eigenvalues are exactly
 # conditioned (W is normal), so float64 resolves them far below it.
@@ -169,6 +173,9 @@ def cyclic_signs(signs: Tensor, block: int | None = None, tries: int = CYCLIC_TR
     values = signs.detach().double().cpu().numpy()
     n = values.size
     m = n if block is None else block
+    if m > CYCLIC_MAX_BLOCK:
+        raise ValueError(f"cyclic signs need the eigenvalues of every {m} x {m} block, too slow above "
+                         f"{CYCLIC_MAX_BLOCK}; use a block size <= {CYCLIC_MAX_BLOCK} or random signs")
     hadamard = _block_hadamard_numpy(m)
     generator = torch.Generator().manual_seed(0)
     chosen, kept = values.copy(), np.empty(0)

@@ -18,7 +18,7 @@ from ..engine import ENGINE_NAMES, recur
 from ..fixedpoint import FixedPointStates
 from ..hadamard import check_power_of_two
 from ..layers import QuantizedLinear
-from ..recurrent import SIGN_INITS, SignedHadamard, hadamard_orthogonal, latent, parametrization
+from ..recurrent import CYCLIC_MAX_BLOCK, SIGN_INITS, SignedHadamard, hadamard_orthogonal, latent, parametrization
 from ..options import OptionError, option
 from ..size import TensorSize, quantized_size
 from .common import Task, check_inputs
@@ -277,6 +277,11 @@ class Options:
         if self.state_noise is not None and self.state_bits is not None:
             raise OptionError("model.state_noise stands in for fixed-point rounding; with model.state_bits the "
                               "training rounds exactly: set one of them")
+        block = self.hidden_size if self.block_size is None else self.block_size
+        if self.sign_init == "cyclic" and block > CYCLIC_MAX_BLOCK:
+            raise OptionError(f"model.sign_init: 'cyclic' computes the eigenvalues of each {block} x {block} block "
+                              f"of W, too slow above {CYCLIC_MAX_BLOCK} (4096: about 4 s a draw, up to 128 draws); "
+                              f"set model.block_size <= {CYCLIC_MAX_BLOCK} or model.sign_init: random")
         if self.block_size is not None and self.block_size > self.hidden_size:
             raise OptionError(f"model.block_size: {self.block_size} exceeds model.hidden_size {self.hidden_size}; "
                               f"use a power of two <= {self.hidden_size}")
