@@ -152,7 +152,7 @@ def distinct_eigenvalues(signs: Tensor, block: int | None = None) -> int:
     vector ``v`` spans: a state driven by one input column ``U`` (``d = 1``: a pixel, a scalar
     series) lives in that many of the ``n`` dimensions (``d`` columns: at most ``d`` per repeated
     eigenvalue). ``n`` means ``W`` is cyclic; blocks of size ``m`` share eigenvalues, so small ones lose
-    most (``m = 4``: at most 8).
+    most (``m = 4``, n = 512: 12, whatever the signs tried).
     """
     values = signs.detach().double().cpu().numpy()
     m = values.size if block is None else block
@@ -217,7 +217,7 @@ def hadamard_orthogonal(module: nn.Module, name: str = "weight", block: int | No
     u = torch.empty(n, dtype=weight.dtype, device=weight.device).uniform_(-bound, bound, generator=generator)
     if signs == "cyclic":
         # clamp: a latent drawn as exactly 0 must still carry the sign chosen for it.
-        u = u.abs().clamp(min=torch.finfo(u.dtype).tiny) * cyclic_signs(torch.where(u >= 0, 1.0, -1.0), block).to(u)
+        u = u.abs().clamp(min=torch.finfo(u.dtype).tiny) * cyclic_signs(param.sign.quantize(u), block)
     with torch.no_grad():
         weight.copy_(param(u))
     parametrize.register_parametrization(module, name, param, unsafe=True)
