@@ -273,7 +273,8 @@ def _compare(args: argparse.Namespace) -> int:
     for line in skipped:
         print(line, file=sys.stderr)
     if not summaries:
-        raise ValueError("no finished run among the directories given (each needs results.json)")
+        raise ValueError("none of the directories given holds a readable finished run (the lines above say why "
+                         "each was skipped)")
     print(markdown_table(summaries), end="")
     if args.output:
         files = write_comparison(summaries, Path(args.output))

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .atomic import atomic_write_bytes
+from .untrusted import parse_json, parse_yaml
 
 __all__ = ["RunSummary", "read_runs", "markdown_table", "write_comparison", "COLUMNS"]
 
@@ -59,8 +57,8 @@ def _summary(run_dir: Path) -> RunSummary:
     results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
     if not results_path.is_file():
         raise ValueError("unfinished (no results.json)")
-    results = json.loads(results_path.read_text())
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    results = parse_json(results_path.read_bytes(), "results.json", max_bytes=1 << 20)
+    config = parse_yaml(config_path.read_bytes().decode("utf-8", "replace"), "config.yaml") if config_path.is_file() else {}
     if not isinstance(results, dict) or not isinstance(config, dict):
         raise ValueError("results.json or config.yaml is not a mapping")
     data, model = config.get("data") or {}, config.get("model") or {}
@@ -90,7 +88,7 @@ def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
             continue
         try:
             summaries.append(_summary(run_dir))
-        except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             reason = str(error) if type(error) is ValueError else f"unreadable ({type(error).__name__}: {error})"
             skipped.append(f"{run_dir}: skipped: {reason}")
     return summaries, skipped

@@ -10,7 +10,12 @@ from torch import Tensor
 
 from ..preprocess import InputTransform
 
-__all__ = ["TaskInfo", "SequenceDataset", "ArrayDataset", "Splits"]
+__all__ = ["TaskInfo", "SequenceDataset", "ArrayDataset", "Splits", "MAX_CLASSES", "MAX_FEATURES", "MAX_VOCABULARY"]
+
+# The largest tasks a model is built for (the same limits as a .hrnn file's header).
+MAX_CLASSES = 2**16
+MAX_FEATURES = 2**16
+MAX_VOCABULARY = 2**24
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,38 @@ class TaskInfo:
     metric: str = "accuracy"
     higher_is_better: bool = True
     transform: dict | None = None
+
+    def __post_init__(self) -> None:
+        def count(value, what: str, high: int, optional: bool = False) -> None:
+            if optional and value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise ValueError(f"{what} must be a whole number in [1, {high}], got {str(value)[:40]}")
+
+        if not isinstance(self.name, str) or self.loss not in ("ce", "bce", "ce_all"):
+            raise ValueError(f"a task needs a name and a loss 'ce', 'bce' or 'ce_all', got {str(self.loss)[:40]}")
+        count(self.num_classes, "num_classes", MAX_CLASSES)
+        count(self.input_size, "input_size", MAX_FEATURES, optional=True)
+        count(self.vocab_size, "vocab_size", MAX_VOCABULARY, optional=True)
+        if (self.input_size is None) == (self.vocab_size is None):
+            raise ValueError("a task has either input_size (features) or vocab_size (token ids)")
+        if self.metric not in ("accuracy", "cross_entropy") or not isinstance(self.higher_is_better, bool):
+            raise ValueError(f"metric must be 'accuracy' or 'cross_entropy', got {str(self.metric)[:40]}")
+        if self.transform is not None and not isinstance(self.transform, dict):
+            raise ValueError("transform must be a mapping or null")
+
+    @classmethod
+    def from_dict(cls, values) -> "TaskInfo":
+        """A task description read from a file, every field checked (``ValueError`` naming it)."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a task description is a mapping, got {type(values).__name__}")
+        unknown = sorted(map(str, set(values) - set(cls.__dataclass_fields__)))
+        if unknown:
+            raise ValueError(f"unknown task field(s) {unknown[:5]}")
+        try:
+            return cls(**values)
+        except TypeError as error:  # a required field missing
+            raise ValueError(str(error)) from None
 
     @property
     def output_size(self) -> int:

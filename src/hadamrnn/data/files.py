@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..untrusted import parse_json
+
 __all__ = ["DataFile", "DataError", "data_dir", "require", "download", "damaged", "verify", "UNVERIFIED"]
 
 
@@ -70,20 +72,22 @@ def _verified_record() -> Path:
 
 def verify(name: str, f: DataFile, root: Path) -> None:
     """Check a file against its published SHA-256 on first use; a verified file is remembered by its
-    path, size and modification time, so later loads do not hash it again. A mismatch is a
+    path, size, modification time, inode and status-change time, so later loads do not hash it again.
+    ``touch -r`` can set the modification time back after an edit, but not the status-change time
+    (the kernel sets it on every write, chmod or rename), so an altered file is hashed again. A mismatch is a
     :class:`DataError`; ``HADAMRNN_UNVERIFIED_DATA=1`` accepts local variants knowingly."""
     path = (root / f.path).resolve()
     if f.sha256 is None or os.environ.get(UNVERIFIED) == "1":
         return
     stat = path.stat()
-    stamp = [stat.st_size, stat.st_mtime_ns]
+    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns]
     record_path = _verified_record()
     try:
-        record = json.loads(record_path.read_text())
+        record = parse_json(record_path.read_bytes(), str(record_path))
         if not isinstance(record, dict):
             record = {}
     except (OSError, ValueError):
-        record = {}
+        record = {}  # unreadable: verify again (and rewrite the record)
     if record.get(str(path)) == stamp + [f.sha256]:
         return
     found = sha256(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .arrays import ArrayDataset, Splits, TaskInfo
+from .arrays import MAX_CLASSES, MAX_FEATURES, MAX_VOCABULARY, ArrayDataset, Splits, TaskInfo
 
 __all__ = ["load_npz"]
 
@@ -54,6 +54,11 @@ def load_npz(path: str | Path | None) -> Splits:
             raise _fail(path, f"x_{split} is {x.dtype} but x_train is {splits['train'][0].dtype}: use one kind of input")
         if x.ndim != (2 if tokens else 3):
             raise _fail(path, f"x_{split} has shape {x.shape}; expected (N, T) token ids or (N, T, d) floats")
+        if 0 in x.shape:
+            raise _fail(path, f"x_{split} has shape {x.shape}: every split needs at least one sample of at least "
+                              f"one step" + ("" if tokens else " and one feature"))
+        if not tokens and x.shape[2] > MAX_FEATURES:
+            raise _fail(path, f"x_{split} has {x.shape[2]} features per step; at most {MAX_FEATURES}")
         if not tokens and not np.issubdtype(x.dtype, np.floating):
             raise _fail(path, f"x_{split} has dtype {x.dtype}; expected floats or integer token ids")
         if not tokens and not np.isfinite(x).all():
@@ -62,12 +67,22 @@ def load_npz(path: str | Path | None) -> Splits:
             raise _fail(path, f"y_{split} has dtype {y.dtype}; labels must be integer class ids")
         if y.shape[0] != x.shape[0]:
             raise _fail(path, f"x_{split} has {x.shape[0]} samples but y_{split} has {y.shape[0]}")
-        if y.ndim != (2 if per_step else 1) or (per_step and y.shape[1] != x.shape[1]):
-            raise _fail(path, f"y_{split} has shape {y.shape}; expected (N,) or (N, T) like y_train {splits['train'][1].shape}")
+        if y.ndim != (2 if per_step else 1):
+            raise _fail(path, f"y_{split} has shape {y.shape}; expected {'(N, T): a label per step' if per_step else '(N,)'}"
+                              f", like y_train {splits['train'][1].shape}")
+        if per_step and y.shape[1] != x.shape[1]:
+            raise _fail(path, f"y_{split} has shape {y.shape}, a label per step, but x_{split} has {x.shape[1]} steps: "
+                              f"expected ({x.shape[0]}, {x.shape[1]})")
         if y.min(initial=0) < 0:
             raise _fail(path, f"y_{split} has negative labels; classes must be 0..C-1")
+        if y.max(initial=0) >= MAX_CLASSES:
+            raise _fail(path, f"y_{split} holds the label {int(y.max())}; labels are class ids 0..C-1 with at most "
+                              f"{MAX_CLASSES} classes")
         if tokens and x.min(initial=0) < 0:
             raise _fail(path, f"x_{split} has negative token ids")
+        if tokens and x.max(initial=0) >= MAX_VOCABULARY:
+            raise _fail(path, f"x_{split} holds the token id {int(x.max())}; ids are 0..V-1 with a vocabulary of at "
+                              f"most {MAX_VOCABULARY}")
         shapes.add(x.shape[2] if not tokens else None)
     if len(shapes) > 1:
         raise _fail(path, f"feature sizes differ between splits: {sorted(shapes)}")

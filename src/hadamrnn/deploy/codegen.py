@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..untrusted import parse_json
 from ..preprocess import InputTransform
 from .fileformat import ModelFileError
 from .integer import IntegerModel
@@ -137,7 +138,7 @@ def _load_integer_model(path: str | Path) -> IntegerModel:
                              "on its own; export the model again (hadamrnn export RUN --target c)")
     scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift", "guard_bits"}
     kwargs = {k: (int(v) if k in scalars else v) for k, v in values.items() if k not in ("has_embedding", "transform")}
-    transform = json.loads(str(values["transform"])) if "transform" in values else None
+    transform = parse_json(str(values["transform"]), f"{Path(path).name}: transform", ModelFileError) if "transform" in values else None
     kwargs["transform"] = InputTransform.from_dict(transform) if transform is not None else None
     kwargs["readout"] = str(values["readout"])
     kwargs["logit_scale"] = float(values["logit_scale"])

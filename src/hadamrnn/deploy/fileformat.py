@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..untrusted import parse_json
 
 __all__ = ["MAGIC", "VERSION", "ModelFileError", "write_model_file", "read_model_file", "pack_bits", "unpack_bits"]
 
@@ -74,7 +75,7 @@ def read_model_file(path: str | Path) -> tuple[dict, np.ndarray, bytes]:
     if zlib.crc32(data[:-4]) != stored_crc:
         raise ModelFileError(f"{name}: checksum mismatch: the file is truncated or corrupted")
     try:
-        header = json.loads(data[_PREAMBLE.size:_PREAMBLE.size + header_length])
+        header = parse_json(data[_PREAMBLE.size:_PREAMBLE.size + header_length], "header")
         payload = data[_PREAMBLE.size + header_length:-4]
         bit_count, float_count = header["bit_count"], header["float_count"]
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (bit_count, float_count)):

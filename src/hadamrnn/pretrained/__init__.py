@@ -11,13 +11,14 @@ was packaged, so that a copy can be checked without the data set.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..untrusted import parse_json
 
 __all__ = ["PREFIX", "names", "describe", "checkpoint", "load_pretrained", "package"]
 
@@ -81,6 +82,6 @@ def package(run_dir: str | Path, output: str | Path, command: str, description: 
         "config": replace(config, data=replace(config.data, dir=None)).to_dict(),
         "model": best["model"], "info": best["info"], "epoch": best.get("epoch"),
         "pretrained": {"description": description, "command": command,
-                       "results": json.loads(results_path.read_text()),
+                       "results": parse_json(results_path.read_bytes(), str(results_path), max_bytes=1 << 20),
                        "check": {"inputs": inputs, "logits": logits}}})
     return Path(output)

@@ -19,6 +19,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_tensors
 
 from ..atomic import atomic_write_bytes
+from ..options import short_repr
+from ..untrusted import parse_json
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_SUFFIX", "refuse_pickles",
            "remove_stale_temporaries"]
@@ -81,16 +83,25 @@ def load_checkpoint(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any
         with safe_open(str(path), framework="pt") as stored:
             metadata = stored.metadata() or {}
             tensors = {name: stored.get_tensor(name) for name in stored.keys()}
-        data = json.loads(metadata[_KEY]) if _KEY in metadata else None
     except (SafetensorError, ValueError, OSError) as error:
         start = path.read_bytes()[:2]
         hint = " (it looks like a pickle, which hadamrnn never loads)" if start[:1] == b"\x80" or start == b"PK" else ""
         raise CheckpointError(f"{path} is not a readable checkpoint{hint} ({type(error).__name__}: {error})") from None
+    data = parse_json(metadata[_KEY], f"{path}: metadata", CheckpointError) if _KEY in metadata else None
     if not isinstance(data, dict) or "format_version" not in data:
         raise CheckpointError(f"{path} is not a hadamrnn checkpoint (safetensors without hadamrnn's metadata)")
-    if data["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {data['format_version']}; this hadamrnn reads up to "
+    version = data["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {short_repr(version)} is not a version this hadamrnn wrote "
+                              f"(it reads version {FORMAT_VERSION}); the file is damaged or not a checkpoint")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {version}; this hadamrnn reads up to "
                               f"{FORMAT_VERSION}. Upgrade hadamrnn.")
+    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN or infinite values in {', '.join(broken[:5])}"
+                              f"{' and more' if len(broken) > 5 else ''}: it cannot be evaluated, exported or "
+                              f"resumed; use a checkpoint from before the values broke (checkpoints/best, or retrain)")
     try:
         payload = _join(data, tensors)
     except (KeyError, TypeError, ValueError) as error:

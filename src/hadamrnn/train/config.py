@@ -11,10 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..models import ModelOptions, model_options
 from ..options import OptionError, option, parse_options, short_repr as _short
+from ..untrusted import parse_yaml
 
 __all__ = ["DataConfig", "OptimConfig", "ExperimentConfig", "load_config", "ConfigError", "shipped_configs",
            "config_text"]
@@ -23,6 +22,7 @@ ConfigError = OptionError  # every configuration error names its key (hadamrnn.o
 
 
 SEED_MAX = 2**32 - 1
+CONFIG_BYTES = 1 << 20
 _DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
 _ENGINES = ("auto", "loop", "fused", "kernel")
 
@@ -96,7 +96,7 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
         section, name = parts
         if section not in _SECTIONS:
             raise ConfigError(f"--set {item!r}: unknown section {section!r}; valid sections: {list(_SECTIONS)}")
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_yaml(raw, f"--set {key}", ConfigError) if raw.strip() else None
         if not isinstance(values.setdefault(section, {}), dict):
             raise ConfigError(f"{section}: expected a mapping of keys, got {values[section]!r}")
         values[section][name] = value
@@ -118,7 +118,12 @@ def config_text(name_or_path: str | Path) -> tuple[str, str]:
     """``(YAML text, where it came from)`` of a config file path, or of a shipped config by name."""
     path = Path(name_or_path)
     if path.is_file():
-        return path.read_text(), str(path)
+        if path.stat().st_size > CONFIG_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes; a config holds at most {CONFIG_BYTES}")
+        try:
+            return path.read_bytes().decode("utf-8"), str(path)
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); save the config as UTF-8") from None
     name = str(name_or_path)
     if path.suffix in (".yaml", ".yml") or "/" in name:
         raise ConfigError(f"config file {path} does not exist")
@@ -135,10 +140,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     values: dict = {}
     if path is not None:
         text, path = config_text(path)
-        try:
-            values = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error})") from error
+        values = parse_yaml(text, path, ConfigError)
         if values is None:
             raise ConfigError(f"{path} is empty; a config needs at least a data section, e.g. "
                               f"'data: {{name: copy}}' (hadamrnn configs show copy-smoke prints a complete one)")

@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,9 +36,10 @@ from ..size import model_size_bits, size_rows
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
 from .distributed import Ranks, join, leave
+from .lock import RunLock
 from .metrics import MetricsLog
 
-__all__ = ["fit", "evaluate", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
+__all__ = ["fit", "evaluate", "TrainingDiverged", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
            "checkpoint_path", "training_bytes"]
 
 # Training samples the fixed-point scales of ``model.state_bits`` are chosen on.
@@ -108,13 +110,21 @@ def _loss_and_hits(info: TaskInfo, logits: torch.Tensor, y: torch.Tensor) -> tup
     return loss, int((_predicted(info, logits) == y.reshape(-1)).sum()), y.numel()
 
 
-def macro_f1(confusion: torch.Tensor) -> float:
-    """Mean over classes of ``F1 = 2 TP / (2 TP + FP + FN)`` from a ``(C, C)`` confusion matrix
-    (rows: true class, columns: predicted), over the classes that occur or are predicted."""
-    true_positive = confusion.diagonal().double()
-    occurring = confusion.sum(0) + confusion.sum(1)
-    f1 = 2 * true_positive / occurring.double().clamp(min=1)
+def macro_f1(counts: torch.Tensor) -> float:
+    """Mean over classes of ``F1 = 2 TP / (2 TP + FP + FN)`` from per-class ``counts`` ``(3, C)``: true
+    positives, samples of the class, predictions of the class (linear in ``C``, unlike a confusion
+    matrix), over the classes that occur or are predicted."""
+    true_positive, truth, predicted = counts.double()
+    occurring = truth + predicted  # 2 TP + FP + FN
+    f1 = 2 * true_positive / occurring.clamp(min=1)
     return float(f1[occurring > 0].mean())
+
+
+def class_counts(y: torch.Tensor, predicted: torch.Tensor, classes: int) -> torch.Tensor:
+    """``(3, classes)``: per class, the true positives, the samples of it in ``y`` and the predictions of it."""
+    y, predicted = y.reshape(-1).cpu(), predicted.reshape(-1).cpu()
+    return torch.stack([torch.bincount(y[y == predicted], minlength=classes), torch.bincount(y, minlength=classes),
+                        torch.bincount(predicted, minlength=classes)])
 
 
 def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
@@ -129,7 +139,7 @@ def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device:
     figures)."""
     model.eval()
     classes = 2 if info.loss == "bce" else info.output_size
-    loss_sum, hits, count, confusion = 0.0, 0, 0, torch.zeros(classes * classes, dtype=torch.int64)
+    loss_sum, hits, count, counts = 0.0, 0, 0, torch.zeros(3, classes, dtype=torch.int64)
     for start in range(ranks.rank * batch_size, len(dataset), ranks.world * batch_size):
         x, y = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
         x, y = x.to(device), y.to(device)
@@ -137,12 +147,12 @@ def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device:
         loss, batch_hits, batch_count = _loss_and_hits(info, logits, y)
         loss_sum += float(loss) * batch_count
         hits, count = hits + batch_hits, count + batch_count
-        confusion += torch.bincount((y.reshape(-1) * classes + _predicted(info, logits)).cpu(), minlength=classes ** 2)
+        counts += class_counts(y, _predicted(info, logits), classes)
     model.train()
-    loss_sum, hits, count, *cells = ranks.sum([loss_sum, hits, count, *confusion.tolist()])
+    loss_sum, hits, count, *cells = ranks.sum([loss_sum, hits, count, *counts.reshape(-1).tolist()])
     loss, accuracy = loss_sum / count, hits / count
     return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy),
-            "macro_f1": macro_f1(torch.tensor(cells).reshape(classes, classes))}
+            "macro_f1": macro_f1(torch.tensor(cells).reshape(3, classes))}
 
 
 @dataclass
@@ -159,36 +169,73 @@ class RunResult:
     batches: int = 0
 
 
+class TrainingDiverged(ValueError):
+    """The loss or the gradient became NaN or infinite; no step was taken with it."""
+
+
+def _divergence(run_dir: Path, epoch: int, batch: int, global_step: int, loss: float, gradient_norm: float,
+                lr: float) -> str:
+    """What stopped the run, where, and what is left on disk."""
+    last = checkpoint_path(run_dir, "last")
+    kept = (f"the last checkpoint ({last}, written before this step) is intact and resumable, but a resume replays "
+            f"the same batches" if last.is_file() else "no checkpoint had been written yet")
+    return (f"training diverged at epoch {epoch + 1}, step {batch + 1} (global step {global_step + 1}): the loss is "
+            f"{loss} and the gradient norm {gradient_norm}; the step was not taken. {kept}. Train again with a "
+            f"lower optim.lr (now {lr:g})")
+
+
 def _device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"optim.device={name!r} but no CUDA device is available; use optim.device=cpu")
     return name
 
 
+# Peak bytes per n² of building a model of each family (its dense n × n matrices and their temporaries),
+# measured with ru_maxrss at n = 4096; and its recurrent parameters per n², which Adam keeps 4 copies of.
+STARTUP_BYTES_PER_N2 = {"hadamrnn": 26, "ornn": 29, "ornn-quantized": 29, "lstm": 16, "gru": 12, "fastgrnn": 5}
+RECURRENT_PARAMETERS_PER_N2 = {"hadamrnn": 0, "ornn": 1, "ornn-quantized": 1, "lstm": 4, "gru": 3, "fastgrnn": 1}
+
+
+def model_bytes(config: ExperimentConfig, info: TaskInfo) -> int:
+    """Estimated peak memory (bytes) of building the model: the family's dense ``n × n`` matrices (measured
+    constants above) and its float32 input, output and embedding matrices."""
+    m = config.model
+    n, classes = m.hidden_size, info.output_size
+    d = (m.embedding_dim or 1) if info.vocab_size is not None else (info.input_size or 1)
+    return STARTUP_BYTES_PER_N2[m.name] * n * n + 4 * (n * d + 2 * n + classes * n + classes + (info.vocab_size or 0) * d)
+
+
 def training_bytes(config: ExperimentConfig, info: TaskInfo, steps: int) -> int:
-    """A rough lower estimate of the memory (bytes) one training step needs, from the configuration:
-    float32 parameters with their gradient and two Adam moments, the ``n × n`` int8 Hadamard basis,
-    a batch of inputs and, many-to-many, the relu pattern and logits of every step; the step loop
-    (``engine: loop``, and the baselines) also keeps ~3 float32 states per step for autograd."""
+    """A rough lower estimate of the memory (bytes) training needs, from the configuration: building
+    the model (:func:`model_bytes`), or float32 parameters with their gradient and two Adam moments
+    plus the ``n × n`` int8 Hadamard basis, whichever is more; a batch of inputs and, many-to-many, the relu
+    pattern and logits of every step; the step loop (``engine: loop``, and the baselines) also keeps
+    ~3 float32 states per step for autograd."""
     m, batch = config.model, config.data.batch_size
     n, classes = m.hidden_size, info.output_size
     d = (m.embedding_dim or 1) if info.vocab_size is not None else (info.input_size or 1)
     parameters = n * d + 2 * n + classes * n + classes + (info.vocab_size or 0) * d
+    parameters += RECURRENT_PARAMETERS_PER_N2[m.name] * n * n
     step_loop = m.name != "hadamrnn" or m.engine == "loop"  # autograd keeps every step's states
     per_step = 4 * d + (n + 8 * classes if info.readout == "all" else 0) + (12 * n if step_loop else 0)
-    return 16 * parameters + n * n + batch * steps * per_step
+    resident = max(model_bytes(config, info), 16 * parameters + (n * n if m.name == "hadamrnn" else 0))
+    return resident + batch * steps * per_step
 
 
-def _check_memory(config: ExperimentConfig, info: TaskInfo, train) -> None:
-    """Refuse, before allocating anything big, a configuration whose estimate exceeds 80% of the memory."""
-    steps = getattr(train, "length", None) or int(train.batch(torch.arange(1))[0].shape[1])
-    needed = training_bytes(config, info, steps)
+def check_memory(needed: int, what: str, advice: str) -> None:
+    """Refuse, before allocating anything big, work whose estimate exceeds 80% of the machine's memory."""
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > 0.8 * physical:
-        raise ValueError(f"this configuration needs at least ~{needed / 2**30:.1f} GiB to train (estimated from "
-                         f"model.hidden_size={config.model.hidden_size}, data.batch_size={config.data.batch_size}, "
-                         f"{steps} steps per sequence), more than 80% of this machine's {physical / 2**30:.1f} GiB; "
-                         f"reduce data.batch_size, model.hidden_size or the sequence length")
+        raise ValueError(f"{what} needs at least ~{needed / 2**30:.1f} GiB, more than 80% of this machine's "
+                         f"{physical / 2**30:.1f} GiB; {advice}")
+
+
+def _check_training_memory(config: ExperimentConfig, info: TaskInfo, train) -> None:
+    steps = getattr(train, "length", None) or int(train.batch(torch.arange(1))[0].shape[1])
+    check_memory(training_bytes(config, info, steps),
+                 f"training this configuration (model.hidden_size={config.model.hidden_size}, data.batch_size="
+                 f"{config.data.batch_size}, {info.output_size} outputs, {steps} steps per sequence)",
+                 "reduce data.batch_size, model.hidden_size or the sequence length")
 
 
 class _Progress:
@@ -255,6 +302,14 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     (a resumed run keeps the first one and adds its own).
     """
     run_dir = Path(run_dir)
+    # One run per directory. Under torchrun the first process holds the lock for all of them.
+    with RunLock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext():
+        return _fit(config, run_dir, data_dir, resume, download, progress, stop_after_steps, epochs, command)
+
+
+def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | None, resume: bool, download: bool,
+         progress: bool, stop_after_steps: int | None, epochs: int | None, command: str | None) -> RunResult:
+    """:func:`fit` once this process holds the run directory."""
     last_path = checkpoint_path(run_dir, "last")
     checkpoint = None
     if resume:
@@ -287,7 +342,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
     splits = load_splits(config, download=download)
     info = splits.info
-    _check_memory(config, info, splits.train)
+    _check_training_memory(config, info, splits.train)
     torch.manual_seed(opt.seed)
     model = build_model(config, info).to(device)
     # Only now that the config, the data and the model are known good does the run directory get written.
@@ -374,9 +429,15 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                 loss, hits, count = _loss_and_hits(info, net(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 (loss * weight).backward()  # weight 1 for a single process
-                optimizer.step()
                 added = [loss.item() * count, hits, count] if weight > 0 else [0.0, 0, 0]
                 loss_total, hits, count, stops = ranks.sum(added + [float(stop.requested)])
+                # Every process sees the summed loss and the same all-reduced gradients: all stop together.
+                gradient_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
+                if not (math.isfinite(loss_total) and math.isfinite(gradient_norm)):
+                    bar.close()
+                    raise TrainingDiverged(_divergence(run_dir, epoch, k, state["global_step"], loss_total,
+                                                       gradient_norm, config.optim.lr))
+                optimizer.step()
                 stop_everywhere = stop_everywhere or stops > 0
                 state["loss_sum"] += loss_total
                 state["hits"] += int(hits)
@@ -488,7 +549,13 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Expe
     checkpoint = load_checkpoint(path, required=("config", "model", "info"))
     config = from_dict(checkpoint["config"])
     try:
-        info = TaskInfo(**checkpoint["info"])
+        info = TaskInfo.from_dict(checkpoint["info"])
+    except ValueError as error:
+        raise CheckpointError(f"{path}: its task description is invalid ({error})") from None
+    check_memory(model_bytes(config, info), f"{path}: building its model ({config.model.name}, hidden size "
+                 f"{config.model.hidden_size}, {info.output_size} outputs, vocabulary {info.vocab_size})",
+                 "the checkpoint is damaged or was made on a larger machine")
+    try:
         model = build_model(config, info)
         model.load_state_dict(checkpoint["model"])
     except (TypeError, RuntimeError, ValueError) as error:

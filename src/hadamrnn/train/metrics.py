@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
+from ..untrusted import parse_json
 
 __all__ = ["MetricsLog"]
 
@@ -27,7 +28,7 @@ class MetricsLog:
         records = []
         for number, line in enumerate(lines, 1):
             try:
-                record = json.loads(line)
+                record = parse_json(line, "the line")
                 if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
                     raise ValueError("not a record with an epoch")
             except ValueError as error:
