@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
             print(f"\ninterrupted; the last checkpoint in {out} is intact (steps since it are lost): {resume}",
                   file=sys.stderr)
         else:
-            print(f"\ninterrupted before the first checkpoint: nothing was saved", file=sys.stderr)
+            print("\ninterrupted before the first checkpoint: nothing was saved", file=sys.stderr)
         return 130
     if not result.completed:
         print(f"\n{result.stopped} after {result.epoch} epoch(s) and {result.batch}/{result.batches} steps of the "
@@ -167,102 +167,14 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-MAX_WORD = 63
-
-
-def _read_lines(path: str, tokens: bool):
-    """One 1-D array per non-empty line: token ids (int64) or numbers (float64)."""
-    import numpy as np
-
-    stream = sys.stdin if path == "-" else open(path)
-    with stream:
-        for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            words = line.split()
-            longest = max(words, key=len)
-            if len(longest) > MAX_WORD:  # the generated C reads words of at most this length
-                raise ValueError(f"line {number}: a value longer than {MAX_WORD} characters")
-            try:
-                values = np.array(words, dtype=np.int64 if tokens else np.float64)
-            except (ValueError, OverflowError):
-                bad = next(word for word in words if not _parses(word, tokens))
-                raise ValueError(f"line {number}: {'bad token id' if tokens else 'not a number:'} '{bad}'") from None
-            if not tokens and not np.isfinite(values).all():
-                raise ValueError(f"line {number}: not a finite number: '{words[int(np.argmin(np.isfinite(values)))]}'")
-            yield number, values
-
-
-def _parses(word: str, tokens: bool) -> bool:
-    try:
-        int(word) if tokens else float(word)
-        return True
-    except ValueError:
-        return False
-
-
-def _model_inputs(values, transform, tokens: bool, features: int, number: int):
-    """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through the model's transform."""
-    if tokens:
-        return transform.tokens([values]) if transform is not None else values[None]
-    if values.size % features:
-        raise ValueError(f"line {number}: the number of values is not a multiple of {features}")
-    raw = values.reshape(1, -1, features)
-    try:
-        return transform.features(raw) if transform is not None else raw
-    except ValueError as error:
-        raise ValueError(f"line {number}: {error}") from None
-
-
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    from .deploy.predict import open_predictor
 
-    path = Path(args.model)
-    if args.runtime == "numpy-int":
-        from .deploy.codegen import load_integer_model
-
-        if not (path / "integer_model.npz").is_file() and path.suffix != ".npz":
-            raise ValueError(f"{path}: --runtime numpy-int reads the directory written by 'hadamrnn export RUN "
-                             f"--target c -o DIR' (its integer_model.npz); for a .hrnn file use --runtime numpy or torch")
-        integer = load_integer_model(path / "integer_model.npz" if path.is_dir() else path)
-        tokens, features, all_steps = integer.embedding is not None, integer.u_levels.shape[1], integer.readout == "all"
-        transform = integer.transform
-
-        def logits_of(x):
-            return integer.logits_int(integer.quantize_inputs(x))
-
-        def show(v):
-            return str(int(v))
-    else:
-        from .deploy import runtime
-
-        if path.is_dir():
-            hint = f"; its model.hrnn is {path / 'model.hrnn'}" if (path / "model.hrnn").is_file() else ""
-            raise ValueError(f"{path} is a directory: --runtime {args.runtime} reads a .hrnn file (hadamrnn export RUN "
-                             f"-o FILE.hrnn){hint}; a C export directory goes with --runtime numpy-int")
-        exported = runtime.load(path)
-        tokens, features = exported.embedding is not None, exported.U.shape[1]
-        all_steps = exported.config["readout"] == "all"
-        transform = exported.transform
-        logits_of = exported.logits
-        if args.runtime == "torch":
-            import torch
-
-            from .deploy.export import load_as_torch
-
-            model = load_as_torch(path).double()
-
-            def logits_of(x):  # noqa: F811
-                with torch.no_grad():
-                    return model(torch.from_numpy(np.asarray(x, dtype=np.float64) if not tokens else x)).numpy()
-
-        def show(v):
-            return f"{v:.6g}"
-    for number, values in _read_lines(args.input, tokens):
-        logits = logits_of(_model_inputs(values, transform, tokens, features, number))[0]
-        last = logits[-1] if all_steps else logits
-        label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
-        print(label, " ".join(show(v) for v in last))
+    predictor = open_predictor(args.model, args.runtime)
+    stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
+    with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is
+        for answer in predictor.run(stream):
+            print(answer)
     return 0
 
 
@@ -294,7 +206,7 @@ def _configs(args: argparse.Namespace) -> int:
     width = max(map(len, described))
     for name, line in described.items():
         print(f"{name:<{width}}  {line}")
-    print(f"\ntrain one: hadamrnn train NAME; start your own: hadamrnn configs show NAME > mine.yaml")
+    print("\ntrain one: hadamrnn train NAME; start your own: hadamrnn configs show NAME > mine.yaml")
     return 0
 
 
@@ -403,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="run an exported model on sequences, one per line")
     predict.add_argument("model", help="the .hrnn file; for numpy-int, the C export directory")
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
-    predict.add_argument("--runtime", choices=["torch", "numpy", "numpy-int"], default="numpy")
+    predict.add_argument("--runtime", choices=["numpy", "torch", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
 
     shipped = commands.add_parser("pretrained", help="the trained models that ship with hadamrnn (pretrained:NAME)")

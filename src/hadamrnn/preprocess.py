@@ -20,7 +20,9 @@ from typing import Iterable, Literal
 
 import numpy as np
 
-__all__ = ["InputTransform", "vocabulary_sha256"]
+__all__ = ["InputTransform", "vocabulary_sha256", "MAX_STEPS"]
+
+MAX_STEPS = 1 << 20  # the longest fixed sequence (token length, step order) a transform may prescribe
 
 
 def vocabulary_sha256(tokens: Iterable[str]) -> str:
@@ -42,13 +44,23 @@ class InputTransform:
         if self.kind == "features":
             if self.offset is None or self.divisor is None or len(self.offset) != len(self.divisor):
                 raise ValueError("a features transform needs offset and divisor of one value per channel")
-            if not all(np.isfinite(self.offset)) or not all(np.isfinite(v) and v > 0 for v in self.divisor):
-                raise ValueError("transform offsets must be finite and divisors finite and positive")
+            # Checked in float32, the precision the transform is applied in: 1e39 is finite in float64 only,
+            # and a divisor of 1e-50 is 0 in float32.
+            offset, divisor = np.asarray(self.offset, np.float64), np.asarray(self.divisor, np.float64)
+            with np.errstate(over="ignore", under="ignore"):
+                offset32, divisor32 = offset.astype(np.float32), divisor.astype(np.float32)
+            if not (np.isfinite(offset32).all() and np.isfinite(divisor32).all() and (divisor32 > 0).all()):
+                raise ValueError("transform offsets must be finite and divisors finite and positive in float32 "
+                                 "(|v| ≤ 3.4e38, divisors ≥ 1.4e-45)")
+            if self.order is not None and len(self.order) > MAX_STEPS:
+                raise ValueError(f"transform order has {len(self.order)} steps; at most {MAX_STEPS}")
             if self.order is not None and sorted(self.order) != list(range(len(self.order))):
                 raise ValueError("transform order must be a permutation of 0..T-1")
         elif self.kind == "tokens":
-            if not isinstance(self.length, int) or self.length < 1 or self.keep not in ("last", "first"):
-                raise ValueError("a tokens transform needs a length >= 1 and keep 'last' or 'first'")
+            if (isinstance(self.length, bool) or not isinstance(self.length, int) or not 1 <= self.length <= MAX_STEPS
+                    or self.keep not in ("last", "first")):
+                raise ValueError(f"a tokens transform needs a length in [1, {MAX_STEPS}] and keep 'last' or 'first', "
+                                 f"got {str(self.length)[:20]} and {str(self.keep)[:20]}")
         else:
             raise ValueError(f"transform kind must be 'features' or 'tokens', got {self.kind!r}")
 
@@ -67,7 +79,12 @@ class InputTransform:
                                  f"got {raw.shape[1]}")
             raw = raw[:, list(self.order)]
         offset, divisor = np.asarray(self.offset, np.float32), np.asarray(self.divisor, np.float32)
-        return (raw.astype(np.float32) - offset) / divisor
+        # Inputs saturate at float32's range, before and after the arithmetic, as they do in every
+        # runtime (docs/format.md, "Input lines"): nothing becomes infinite or NaN.
+        limit = np.finfo(np.float32).max
+        with np.errstate(over="ignore"):
+            x = (np.clip(raw, -limit, limit).astype(np.float32) - offset) / divisor
+        return np.clip(x, -limit, limit)
 
     def tokens(self, sequences: Iterable[Iterable[int]]) -> np.ndarray:
         """Token id sequences of any length → ``(B, length)`` int64, cut and pre-padded."""

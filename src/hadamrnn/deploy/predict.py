@@ -1,0 +1,108 @@
+"""``hadamrnn predict``: an exported model run on input lines, in the runtime of your choice.
+
+Every runtime reads lines by one grammar (:mod:`hadamrnn.deploy.inputs`, the same as the generated C
+``predict``) and applies the model's input transform, so they take the same raw inputs and refuse
+the same lines with the same words:
+
+- ``numpy``: the float model of a ``.hrnn`` file (NumPy only);
+- ``torch``: the same file as a PyTorch module, in float64;
+- ``numpy-int``: the integer model of a C export directory, bit for bit what the C program computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from ..preprocess import InputTransform
+from .inputs import InputError, parse_line, read_lines
+
+__all__ = ["Predictor", "open_predictor", "RUNTIMES"]
+
+RUNTIMES = ("numpy", "torch", "numpy-int")
+
+
+@dataclass
+class Predictor:
+    """A loaded model and what its lines need: token ids (``vocabulary``) or ``features`` per step."""
+
+    logits: Callable[[np.ndarray], np.ndarray]  # model inputs (1, T, d) or (1, T) -> logits
+    transform: InputTransform | None
+    features: int
+    vocabulary: int | None  # a token model's vocabulary size; None for a feature model
+    all_steps: bool  # read-out at every step: the last step's logits are printed
+    integer: bool  # integer logits, printed exactly
+
+    def inputs(self, values: np.ndarray, number: int) -> np.ndarray:
+        """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through its transform."""
+        if self.vocabulary is not None:
+            return self.transform.tokens([values]) if self.transform is not None else values[None]
+        if values.size % self.features:
+            raise InputError(f"line {number}: the number of values is not a multiple of {self.features}")
+        raw = values.reshape(1, -1, self.features)
+        try:
+            return self.transform.features(raw) if self.transform is not None else raw
+        except ValueError as error:
+            raise InputError(f"line {number}: {error}") from None
+
+    def answer(self, values: np.ndarray, number: int) -> str:
+        """``"class logit_1 … logit_C"`` for one parsed line (the last step's, for read-out "all")."""
+        logits = self.logits(self.inputs(values, number))[0]
+        last = logits[-1] if self.all_steps else logits
+        label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
+        return " ".join([str(label), *(str(int(v)) if self.integer else f"{v:.6g}" for v in last)])
+
+    def run(self, stream: BinaryIO) -> Iterator[str]:
+        """An answer per non-blank line of a binary stream; :class:`InputError` at the first bad line."""
+        for number, line, complete in read_lines(stream):
+            values = parse_line(line, number, self.vocabulary is not None, self.vocabulary, complete)
+            if values is not None:
+                yield self.answer(values, number)
+
+
+def _torch_logits(path: Path, tokens: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """The ``.hrnn`` file at ``path`` as a float64 PyTorch module's logits (PyTorch imported only here)."""
+    import torch
+
+    from .export import load_as_torch
+
+    model = load_as_torch(path).double().eval()
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x if tokens else np.asarray(x, dtype=np.float64))).numpy()
+
+    return logits
+
+
+def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
+    """The model at ``path`` in ``runtime``: a ``.hrnn`` file (``numpy``, ``torch``) or a C export
+    directory (``numpy-int``)."""
+    path = Path(path)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")
+    if runtime == "numpy-int":
+        from .codegen import load_integer_model
+
+        if not (path / "integer_model.npz").is_file() and path.suffix != ".npz":
+            raise ValueError(f"{path}: --runtime numpy-int reads the directory written by 'hadamrnn export RUN "
+                             f"--target c -o DIR' (its integer_model.npz); for a .hrnn file use --runtime numpy or torch")
+        integer = load_integer_model(path / "integer_model.npz" if path.is_dir() else path)
+        tokens = integer.embedding is not None
+        return Predictor(lambda x: integer.logits_int(integer.quantize_inputs(x)), integer.transform,
+                         integer.u_levels.shape[1], len(integer.embedding) if tokens else None,
+                         integer.readout == "all", integer=True)
+    from . import runtime as float_runtime
+
+    if path.is_dir():
+        hint = f"; its model.hrnn is {path / 'model.hrnn'}" if (path / "model.hrnn").is_file() else ""
+        raise ValueError(f"{path} is a directory: --runtime {runtime} reads a .hrnn file (hadamrnn export RUN "
+                         f"-o FILE.hrnn){hint}; a C export directory goes with --runtime numpy-int")
+    exported = float_runtime.load(path)
+    tokens = exported.embedding is not None
+    logits = exported.logits if runtime == "numpy" else _torch_logits(path, tokens)
+    return Predictor(logits, exported.transform, exported.U.shape[1], len(exported.embedding) if tokens else None,
+                     exported.config["readout"] == "all", integer=False)
