@@ -39,7 +39,6 @@ _NUMBER = rb"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _TOKEN = rb"[0-9]+"
 _FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f-\xff]")
 _WORD = re.compile(rb"[^ \t]+")
-_LINES = {form: re.compile(rb"[ \t]*(?:(?:" + form + rb")(?:[ \t]+|$))*") for form in (_NUMBER, _TOKEN)}
 _FORMS = {form: re.compile(form) for form in (_NUMBER, _TOKEN)}
 
 
@@ -114,17 +113,16 @@ def parse_line(line: bytes, number: int, tokens: bool, vocabulary: int | None = 
     """One line's words: token ids ``(T,)`` int64, or numbers float64 saturated to ``±FLOAT32_MAX``;
     None for a blank line. An :class:`InputError` naming the line for anything else.
 
-    Linear in the line's length: one regular-expression pass checks the whole line, and only a
-    line with an error is walked word by word to find the first."""
+    Linear in the line's length, in time and memory: a search for bad bytes, then each word
+    matched against its form; only a line with an error is walked again to find the first."""
     if tokens and vocabulary is None:
         raise ValueError("a token model's lines need its vocabulary size")
     if len(line) > MAX_LINE_BYTES:
         line, complete = line[:MAX_LINE_BYTES], False
-    form = _TOKEN if tokens else _NUMBER
-    if complete and _LINES[form].fullmatch(line):
-        words = line.split()
-        if not words:
-            return None
+    words = line.split() if complete and not _FORBIDDEN.search(line) else None  # only spaces and tabs split then
+    if words is not None and not words:
+        return None
+    if words is not None and all(map(_FORMS[_TOKEN if tokens else _NUMBER].fullmatch, words)):
         longest = max(map(len, words))
         if longest <= MAX_WORD:
             if not tokens:
