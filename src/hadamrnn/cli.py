@@ -77,7 +77,7 @@ def _size(args: argparse.Namespace) -> int:
     from .train import build_model, load_config, load_trained
 
     source = Path(args.source)
-    trained = source.is_dir() or source.suffix in (".pt", ".safetensors") or args.source.startswith("pretrained:")
+    trained = args.source.startswith("pretrained:") or source.suffix in (".pt", ".safetensors") or source.is_dir()
     if not trained:  # a config file or a shipped config's name
         from .train import load_task_info
 

@@ -60,8 +60,14 @@ def load_mnist(root: Path, permuted: bool) -> Splits:
         train_x, train_y, test_x, test_y = (read_idx(p) for p in paths)
     except (OSError, EOFError, ValueError, zlib.error, struct.error) as error:
         raise damaged(name, FILES, root, f"{type(error).__name__}: {error}") from error
-    if train_x.shape[1:] != (28, 28) or len(train_x) != len(train_y) or len(test_x) != len(test_y):
-        raise damaged(name, FILES, root, f"unexpected shapes {train_x.shape}, {train_y.shape}, {test_x.shape}, {test_y.shape}")
+    shapes = [a.shape for a in (train_x, train_y, test_x, test_y)]
+    if (any(x.shape[1:] != (28, 28) for x in (train_x, test_x)) or any(y.ndim != 1 for y in (train_y, test_y))
+            or len(train_x) != len(train_y) or len(test_x) != len(test_y)):
+        raise damaged(name, FILES, root, f"the images files must hold (N, 28, 28) pixels and the labels files (N,) "
+                                         f"labels of the same N; found {shapes} in the order listed below (images and "
+                                         f"labels swapped?)")
+    if max(train_y.max(initial=0), test_y.max(initial=0)) > 9:
+        raise damaged(name, FILES, root, "the labels files hold labels above 9")
 
     order = tuple(int(i) for i in np.random.RandomState(PERMUTATION_SEED).permutation(784)) if permuted else None
     transform = InputTransform("features", offset=(0.0,), divisor=(255.0,), order=order)

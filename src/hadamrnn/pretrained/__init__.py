@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..options import short_repr
 from ..untrusted import parse_json
 
 __all__ = ["PREFIX", "names", "describe", "checkpoint", "load_pretrained", "package"]
@@ -37,7 +38,7 @@ def checkpoint(name: str) -> Path:
     name = name.removeprefix(PREFIX)
     path = Path(str(_FOLDER / f"{name}{_SUFFIX}"))
     if name not in names():
-        raise ValueError(f"no pretrained model {name!r}; shipped: {', '.join(names()) or 'none'} "
+        raise ValueError(f"no pretrained model {short_repr(name)}; shipped: {', '.join(names()) or 'none'} "
                          f"(hadamrnn pretrained lists them)")
     return path
 

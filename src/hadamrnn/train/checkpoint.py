@@ -97,7 +97,8 @@ def load_checkpoint(path: Path, required: tuple[str, ...] = ()) -> dict[str, Any
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {version}; this hadamrnn reads up to "
                               f"{FORMAT_VERSION}. Upgrade hadamrnn.")
-    broken = [name for name, tensor in tensors.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    broken = [name.lstrip("/") for name, tensor in tensors.items()
+              if tensor.is_floating_point() and not tensor.isfinite().all()]
     if broken:
         raise CheckpointError(f"{path} holds NaN or infinite values in {', '.join(broken[:5])}"
                               f"{' and more' if len(broken) > 5 else ''}: it cannot be evaluated, exported or "

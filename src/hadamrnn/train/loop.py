@@ -88,6 +88,9 @@ def build_model(config: ExperimentConfig, info: TaskInfo) -> nn.Module:
         input_size = m.embedding_dim
     else:
         input_size = info.input_size
+    check_memory(model_bytes(config, info), f"building this model ({m.name}, hidden size {m.hidden_size}, {input_size} "
+                 f"inputs, {info.output_size} outputs, vocabulary {info.vocab_size})",
+                 "reduce model.hidden_size (or check that the data's labels and ids are what you expect)")
     return models.build_model(m, models.Task(input_size, info.output_size, info.vocab_size, info.readout))
 
 
@@ -167,6 +170,13 @@ class RunResult:
     epoch: int = 0
     batch: int = 0
     batches: int = 0
+
+
+def _gradient_norm(model: nn.Module) -> float:
+    """The 2-norm of all gradients, in float64: in float32 the squares overflow from 1.8e19 on, where
+    every gradient is still finite."""
+    norms = [torch.linalg.vector_norm(p.grad, dtype=torch.float64) for p in model.parameters() if p.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
 class TrainingDiverged(ValueError):
@@ -432,7 +442,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                 added = [loss.item() * count, hits, count] if weight > 0 else [0.0, 0, 0]
                 loss_total, hits, count, stops = ranks.sum(added + [float(stop.requested)])
                 # Every process sees the summed loss and the same all-reduced gradients: all stop together.
-                gradient_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf))
+                gradient_norm = _gradient_norm(model)
                 if not (math.isfinite(loss_total) and math.isfinite(gradient_norm)):
                     bar.close()
                     raise TrainingDiverged(_divergence(run_dir, epoch, k, state["global_step"], loss_total,
@@ -552,9 +562,6 @@ def load_trained(path: str | Path, device: str = "cpu") -> tuple[nn.Module, Expe
         info = TaskInfo.from_dict(checkpoint["info"])
     except ValueError as error:
         raise CheckpointError(f"{path}: its task description is invalid ({error})") from None
-    check_memory(model_bytes(config, info), f"{path}: building its model ({config.model.name}, hidden size "
-                 f"{config.model.hidden_size}, {info.output_size} outputs, vocabulary {info.vocab_size})",
-                 "the checkpoint is damaged or was made on a larger machine")
     try:
         model = build_model(config, info)
         model.load_state_dict(checkpoint["model"])
