@@ -72,3 +72,24 @@ def test_compare_names_the_block_size_and_the_command(runs, capsys):
     assert "8 sign bits (block 4 Hadamard)" in rows["copy-hadamrnn-block4"][4]
     command = json.loads((runs / "copy-hadamrnn-block4" / "results.json").read_text())["command"]
     assert rows["copy-hadamrnn-block4"][-1] == f"`{command}`"
+
+
+def test_deeply_nested_or_huge_results_and_an_unreadable_config_are_skipped_with_the_reason(runs, tmp_path, capsys):
+    import shutil
+
+    bad = {}
+    for name, results, config in (("deep", "[" * 100_000 + "]" * 100_000, None),
+                                  ("huge", '{"x": "' + "a" * (2 << 20) + '"}', None),
+                                  ("badconfig", None, b"data: {name: \xff\xfe [unclosed\n")):
+        bad[name] = tmp_path / name
+        shutil.copytree(runs / "copy-hadamrnn", bad[name])
+        if results is not None:
+            (bad[name] / "results.json").write_text(results)
+        if config is not None:
+            (bad[name] / "config.yaml").write_bytes(config)
+    assert main(["compare", *map(str, bad.values())]) == 2
+    err = capsys.readouterr().err
+    assert "deep: skipped: results.json: JSON nested more than 32 levels deep" in err
+    assert f"huge: skipped: results.json: {(2 << 20) + 9} bytes of JSON, more than the 1048576" in err
+    assert "badconfig: skipped: config.yaml: not valid YAML" in err
+    assert "holds a readable finished run" in err and "Traceback" not in err

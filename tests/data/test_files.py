@@ -42,6 +42,32 @@ def test_a_verified_file_is_hashed_once_until_it_changes(mnist_dir, monkeypatch)
     assert [p.name for p in hashed] == ["t10k-images-idx3-ubyte.gz"]
 
 
+def test_a_file_altered_and_restored_with_touch_r_is_verified_again(mnist_dir, monkeypatch):
+    """Size and modification time can be put back (`touch -r`); the inode's status-change time cannot."""
+    import os
+
+    _publish_fixture(monkeypatch, mnist_dir)
+    load_data("smnist", mnist_dir)
+    labels = mnist_dir / "mnist/t10k-labels-idx1-ubyte.gz"
+    before = labels.stat()
+    data = bytearray(labels.read_bytes())
+    data[-5] ^= 0xFF  # same size
+    labels.write_bytes(bytes(data))
+    os.utime(labels, ns=(before.st_atime_ns, before.st_mtime_ns))  # what touch -r does
+    assert (labels.stat().st_size, labels.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with pytest.raises(DataError, match="does not match its published SHA-256"):
+        load_data("smnist", mnist_dir)
+
+
+def test_swapped_mnist_images_and_labels_are_named(mnist_dir):
+    images, labels = mnist_dir / "mnist/t10k-images-idx3-ubyte.gz", mnist_dir / "mnist/t10k-labels-idx1-ubyte.gz"
+    swapped = images.read_bytes()
+    images.write_bytes(labels.read_bytes())
+    labels.write_bytes(swapped)
+    with pytest.raises(DataError, match="images and labels swapped"):
+        load_data("smnist", mnist_dir)
+
+
 def test_300_random_corruptions_of_an_idx_file_give_a_data_error_or_load(mnist_dir):
     images = mnist_dir / "mnist/t10k-images-idx3-ubyte.gz"
     original = images.read_bytes()

@@ -41,6 +41,15 @@ def test_token_sequences_with_per_step_labels(tmp_path):
      "feature sizes differ"),
     (dict(x_train=np.zeros((4, 5, 2)), y_train=np.zeros(4, int), x_test=np.zeros((2, 5, 2)), y_test=np.zeros(2, int),
           x_val=np.zeros((1, 5, 2))), "both x_val and y_val"),
+    (dict(x_train=np.zeros((0, 5, 2)), y_train=np.zeros(0, int), x_test=np.zeros((2, 5, 2)), y_test=np.zeros(2, int)),
+     r"x_train has shape \(0, 5, 2\): every split needs at least one sample"),  # was an IndexError traceback
+    (dict(x_train=np.zeros((4, 5, 2)), y_train=np.array([0, 1, 10**6, 2]), x_test=np.zeros((2, 5, 2)),
+          y_test=np.zeros(2, int)), "y_train holds the label 1000000; .* at most 65536 classes"),  # was 8 TB of memory
+    (dict(x_train=np.zeros((4, 5), int), y_train=np.zeros(4, int), x_test=np.full((2, 5), 2**40),
+          y_test=np.zeros(2, int)), "x_test holds the token id 1099511627776"),
+    (dict(x_train=np.zeros((40, 7, 2)), y_train=np.zeros((40, 7), int), x_test=np.zeros((40, 7, 2)),
+          y_test=np.zeros((40, 5), int)), r"y_test has shape \(40, 5\), a label per step, but x_test has 7 steps: "
+                                          r"expected \(40, 7\)"),
 ])
 def test_invalid_files_get_errors_that_say_what_is_wrong(tmp_path, arrays, message):
     with pytest.raises(ValueError, match=message):

@@ -62,6 +62,11 @@ CASES = {
     "transform with a zero divisor": lambda h: h["input_transform"].update(divisor=[0.0, 1.0, 1.0]),
     "transform of unknown kind": lambda h: h["input_transform"].update(kind="pixels"),
     "bits out of range": lambda h: h["config"].update(input_bits=99),
+    # finite in float64, not in float32, where the transform is applied (predict printed NaN):
+    "transform divisor 0 in float32": lambda h: h["input_transform"].update(divisor=[1e-50, 1.0, 1.0]),
+    "transform offset infinite in float32": lambda h: h["input_transform"].update(offset=[1e39, 0.0, 0.0]),
+    "transform length a billion": lambda h: h.update(input_transform={"kind": "tokens", "length": 10**9}),
+    "transform order a million and more": lambda h: h["input_transform"].update(order=list(range(2**20 + 1))),
 }
 
 

@@ -104,3 +104,50 @@ def test_a_malicious_checkpoint_runs_no_code_in_any_command(tmp_path, disguise):
         expected = "not a readable checkpoint" if disguise else "pickled checkpoint"
         assert expected in done.stderr and "Traceback" not in done.stderr, (command, done.stderr)
         assert not marker.exists(), command
+
+
+def _rewrite_metadata(path, change):
+    """Rewrite a checkpoint's JSON metadata with ``change(text) -> text``, its tensors kept."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as stored:
+        metadata, tensors = stored.metadata(), {name: stored.get_tensor(name) for name in stored.keys()}
+    save_file(tensors, str(path), metadata={"hadamrnn": change(metadata["hadamrnn"])})
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HOSTILE_METADATA = {
+    "format_version a string": lambda text: text.replace('"format_version": 2', '"format_version": "2"'),
+    "format_version null": lambda text: text.replace('"format_version": 2', '"format_version": null'),
+    "format_version a list": lambda text: text.replace('"format_version": 2', '"format_version": [2]'),
+    "format_version true": lambda text: text.replace('"format_version": 2', '"format_version": true'),
+    "nested 100,000 deep": lambda text: text.replace('"format_version": 2', f'"format_version": 2, "x": {DEEP}'),
+    "nested 40 deep": lambda text: text.replace('"format_version": 2', '"format_version": 2, "x": ' + "[" * 40 + "]" * 40),
+    "info with 4e6 classes": lambda text: text.replace('"num_classes": 9', '"num_classes": 4000000'),
+    "info with a string of classes": lambda text: text.replace('"num_classes": 9', '"num_classes": "9"'),
+    "info not a mapping": lambda text: text.replace('"info": {', '"info": [{').replace('"transform": null}', '"transform": null}]'),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_METADATA))
+def test_hostile_checkpoint_metadata_is_one_clear_error_in_every_command(tmp_path, capsys, case):
+    """The probe's tracebacks (TypeError, RecursionError) and its 2.2 GB model for 4e6 classes: each
+    command now exits 2 with one line naming the file, having allocated nothing big."""
+    import resource
+
+    from hadamrnn.cli import main
+    from hadamrnn.train import fit, load_config
+
+    run = tmp_path / "run"
+    fit(load_config(None, ["data.length=24", "data.train_samples=32", "data.val_samples=16", "data.test_samples=16",
+                           "data.batch_size=16", "model.hidden_size=16"]), run, progress=False)
+    for which in ("best", "last"):
+        _rewrite_metadata(run / "checkpoints" / f"{which}.safetensors", HOSTILE_METADATA[case])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for command in (["eval", str(run)], ["size", str(run)], ["export", str(run), "-o", str(tmp_path / "m.hrnn")],
+                    ["train", "--resume", "--out", str(run)]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert "checkpoints" in err and "Traceback" not in err and len(err) < 1000, (command, err)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300_000  # KiB

@@ -109,3 +109,28 @@ def test_every_error_is_a_config_error_not_a_traceback():
                 except ConfigError as error:
                     assert len(str(error)) < 1000
     assert cases > 500
+
+
+@pytest.mark.parametrize("text, message", [
+    ("model: " + "[" * 100_000 + "]" * 100_000 + "\n", "YAML nested more than 32 levels deep"),
+    ("model: " + "{a: " * 40 + "1" + "}" * 40 + "\n", "YAML nested more than 32 levels deep"),
+    ("model: &a [*a]\n", "YAML nested more than 32 levels deep"),  # a cycle, which safe_load builds
+])
+def test_deep_and_cyclic_yaml_is_one_short_error(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(_write(tmp_path, text))
+    assert len(str(error.value)) < 500
+
+
+def test_a_config_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("model: {hidden_size: 16}  # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=f"{path}: not UTF-8 text"):
+        load_config(path)
+
+
+def test_a_config_file_over_a_mebibyte_is_refused_unread(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * (1 << 20) + b"\n")
+    with pytest.raises(ConfigError, match="a config holds at most 1048576"):
+        load_config(path)
