@@ -301,3 +301,19 @@ def test_a_long_line_is_read_in_memory_linear_in_its_length():
     tracemalloc.stop()
     assert values.shape == (200_000,) and peak < 20 * len(line)
     assert list(read_lines(io.BytesIO(line + b"\n")))[0][1] == line
+
+
+def test_lines_computed_in_batches_answer_as_one_at_a_time(runtimes):
+    rng = np.random.default_rng(5)
+    lines = [" ".join(f"{v:.5g}" for v in rng.normal(size=3 * rng.choice([4, 4, 4, 7]))) for _ in range(600)]
+    data = ("\n".join(lines) + "\n").encode()
+    for name in ("integer", "numpy", "torch"):
+        predictor = getattr(runtimes["features"], name)
+        batched, single = list(predictor.run(io.BytesIO(data))), list(predictor.run(io.BytesIO(data), batch=1))
+        assert len(batched) == 600
+        if name == "integer":
+            assert batched == single
+        else:
+            a, b = (np.array([line.split() for line in out], float) for out in (batched, single))
+            assert np.allclose(a, b, rtol=1e-5, atol=1e-9)
+    assert list(runtimes["features"].integer.run(io.BytesIO(data))) == _c(runtimes["features"].directory, data)[0]

@@ -261,3 +261,17 @@ def test_evaluate_reports_the_macro_f1_of_its_predictions():
               for c in range(splits.info.output_size) if ((predicted == c) | (truth == c)).any()]
     assert result["macro_f1"] == pytest.approx(float(torch.stack(scores).mean()))
     assert result["accuracy"] == pytest.approx(float((predicted == truth).double().mean()))
+
+
+def test_a_model_too_big_to_build_is_refused_by_size_eval_and_train_before_allocating(tmp_path, capsys):
+    """hidden_size=65536 would build a dense 65536² Hadamard basis and its temporaries (≈26 bytes per entry)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for command in (["size", "copy-smoke", "--set", "model.hidden_size=65536"],
+                    ["train", "copy-smoke", "--set", "model.hidden_size=65536", "--out", str(tmp_path / "r")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "needs at least ~" in err and "model.hidden_size" in err and "Traceback" not in err, err
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+    assert not (tmp_path / "r").exists()

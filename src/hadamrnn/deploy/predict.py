@@ -23,6 +23,7 @@ from .inputs import InputError, parse_line, read_lines
 __all__ = ["Predictor", "open_predictor", "RUNTIMES"]
 
 RUNTIMES = ("numpy", "torch", "numpy-int")
+BATCH = 256  # lines of one shape computed together
 
 
 @dataclass
@@ -48,19 +49,37 @@ class Predictor:
         except ValueError as error:
             raise InputError(f"line {number}: {error}") from None
 
-    def answer(self, values: np.ndarray, number: int) -> str:
-        """``"class logit_1 … logit_C"`` for one parsed line (the last step's, for read-out "all")."""
-        logits = self.logits(self.inputs(values, number))[0]
-        last = logits[-1] if self.all_steps else logits
-        label = int(last[0] > 0) if last.shape[0] == 1 else int(np.argmax(last))
-        return " ".join([str(label), *(str(int(v)) if self.integer else f"{v:.6g}" for v in last)])
+    def answers(self, batch: np.ndarray) -> list[str]:
+        """``"class logit_1 … logit_C"`` for each sequence of a batch of model inputs (the last step's
+        logits, for read-out "all"). The integer model's answers do not depend on the batch; the float
+        models' agree with one-at-a-time answers to float64 rounding."""
+        logits = self.logits(batch)
+        last = logits[:, -1] if self.all_steps else logits
+        labels = (last[:, 0] > 0).astype(int) if last.shape[1] == 1 else last.argmax(1)
+        show = (lambda v: str(int(v))) if self.integer else (lambda v: f"{v:.6g}")
+        return [" ".join([str(label), *map(show, row)]) for label, row in zip(labels.tolist(), last)]
 
-    def run(self, stream: BinaryIO) -> Iterator[str]:
-        """An answer per non-blank line of a binary stream; :class:`InputError` at the first bad line."""
+    def run(self, stream: BinaryIO, batch: int = BATCH) -> Iterator[str]:
+        """An answer per non-blank line of a binary stream, in order; :class:`InputError` at the first
+        bad line, after the answers of the lines before it. Runs of up to ``batch`` consecutive lines of
+        one shape are computed together (the integer model's step is then one NumPy call for them all)."""
+        pending: list[np.ndarray] = []
         for number, line, complete in read_lines(stream):
-            values = parse_line(line, number, self.vocabulary is not None, self.vocabulary, complete)
-            if values is not None:
-                yield self.answer(values, number)
+            try:
+                values = parse_line(line, number, self.vocabulary is not None, self.vocabulary, complete)
+                x = None if values is None else self.inputs(values, number)
+            except InputError:
+                if pending:  # the lines before the bad one are answered first
+                    yield from self.answers(np.concatenate(pending))
+                raise
+            if x is None:
+                continue
+            if pending and (x.shape != pending[0].shape or len(pending) == batch):
+                yield from self.answers(np.concatenate(pending))
+                pending.clear()
+            pending.append(x)
+        if pending:
+            yield from self.answers(np.concatenate(pending))
 
 
 def _torch_logits(path: Path, tokens: bool) -> Callable[[np.ndarray], np.ndarray]:
