@@ -327,10 +327,12 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
 
     ``signs`` (n,) int64 ±1. The input terms ``z[t]`` are computed from integer ``inputs`` (N, T, d)
     with U's levels (n, d), the multiplier and shift of U's scale and the integer bias (n,)
-    (``project``), or read as ``table[index[r, t]]`` (int64 rows). Fills ``states`` (N, T, n) int16
-    (``low``, ``high`` fit 16 bits), ``saturated`` (N, T, n) uint8 (1 where the value before
-    clipping left ``[low, high]``: the backward pass gives it no gradient)."""
-    rows, steps, n = states.shape
+    (``project``), or read as ``table[index[r, t]]`` (int64 rows). Fills ``states`` (N, T, n), int16
+    where ``low``, ``high`` fit 16 bits, else int64, and ``saturated`` (N, T, n) uint8 (1 where the
+    value before clipping left ``[low, high]``: the backward pass gives it no gradient). Given
+    ``states`` and ``saturated`` of shape (N, 1, n), only the last step's are kept (inference)."""
+    rows, kept, n = states.shape
+    steps = inputs.shape[1] if project else index.shape[1]
     for r in prange(rows):
         h = np.zeros(n, dtype=np.int64)
         z = np.empty(n, dtype=np.int64)
@@ -340,9 +342,10 @@ def fixed_point_forward(signs, project, inputs, levels, multiplier, input_shift,
             for i in range(n):
                 value = _round_product(signs[i] * _round_product(h[i], rotation, shift) + z[i], 1, guard)
                 clipped = min(max(value, low), high)
-                saturated[r, t, i] = clipped != value
+                slot = t if kept == steps else 0
+                saturated[r, slot, i] = clipped != value
                 h[i] = clipped
-                states[r, t, i] = clipped
+                states[r, slot, i] = clipped
 
 
 @njit(parallel=True, cache=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -191,21 +192,58 @@ class IntegerModel:
         low, high = self.limits
         return np.clip(np.floor(x.astype(np.float64) * 2.0 ** self.fx + 0.5), low, high).astype(np.int64)
 
-    def logits_int(self, x_int: np.ndarray) -> np.ndarray:
-        """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs."""
+    def logits_int(self, x_int: np.ndarray, engine: str = "native") -> np.ndarray:
+        """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs.
+        ``engine``: ``"native"``, the compiled recurrence (:func:`hadamrnn.native.fixed_point_forward`,
+        which training's fixed-point states run on too), or ``"numpy"``, the step loop it is tested
+        against bit for bit."""
+        if engine not in ("native", "numpy"):
+            raise ValueError(f"engine must be 'native' or 'numpy', got {engine!r}")
+        states = self._states_native(x_int) if engine == "native" else self._states_numpy(x_int)
+        return np.maximum(states, 0) @ self.v_levels.T + self.c
+
+    def _states_numpy(self, x_int: np.ndarray) -> np.ndarray:
+        """The states ``(B, n)`` (or ``(B, T, n)``), one step's input at a time, as on the device."""
         x = self.embedding[x_int] if self.embedding is not None else np.asarray(x_int, dtype=np.int64)
         low, high = self.limits
         multiplier, shift = self.rotation
         h = np.zeros((x.shape[0], len(self.signs)), dtype=np.int64)
         outputs = []
-        for t in range(x.shape[1]):  # one step's input at a time, as on the device
+        for t in range(x.shape[1]):
             u = rshift_round((x[:, t] @ self.u_levels.T) * self.u_multiplier, self.u_shift)
             r = rshift_round(fwht(h, self.block) * multiplier, shift)
             h = np.clip(rshift_round(self.signs * r + u + self.b, self.guard_bits), low, high)
             if self.readout == "all":
                 outputs.append(h)
-        states = np.stack(outputs, axis=1) if self.readout == "all" else h
-        return np.maximum(states, 0) @ self.v_levels.T + self.c
+        return np.stack(outputs, axis=1) if self.readout == "all" else h
+
+    @cached_property
+    def input_table(self) -> np.ndarray:
+        """Token models: ``round(M_U (L_U e) / 2^S_U) + b`` for every embedding row ``e`` (V, n), the input
+        term of a step, ``G`` bits finer than a state."""
+        return rshift_round((self.embedding @ self.u_levels.T) * self.u_multiplier, self.u_shift) + self.b
+
+    def _states_native(self, x_int: np.ndarray) -> np.ndarray:
+        from .. import native
+
+        x_int = np.ascontiguousarray(x_int, dtype=np.int64)
+        rows, steps, n = x_int.shape[0], x_int.shape[1], len(self.signs)
+        kept = steps if self.readout == "all" else 1
+        states = np.zeros((rows, kept, n), dtype=np.int64)
+        if steps == 0:  # h_0 = 0
+            return states if self.readout == "all" else states[:, 0]
+        if self.embedding is None:
+            arrays = (x_int, np.ascontiguousarray(self.u_levels), int(self.u_multiplier), int(self.u_shift),
+                      np.ascontiguousarray(self.b), np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))
+        else:
+            arrays = (np.zeros((1, 1, 1), np.int64), np.zeros((1, 1), np.int64), 1, 0, np.zeros(1, np.int64),
+                      self.input_table, x_int)
+        low, high = self.limits
+        multiplier, shift = self.rotation
+        native.fixed_point_forward(np.ascontiguousarray(self.signs, dtype=np.int64), self.embedding is None, *arrays,
+                                   self.block, multiplier, shift, self.guard_bits, low, high, states,
+                                   np.empty(states.shape, np.uint8))
+        return states if self.readout == "all" else states[:, 0]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Float view of the integer logits (for comparing with the float model)."""

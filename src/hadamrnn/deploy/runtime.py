@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,47 @@ class RuntimeModel:
             h = z if h is None else self.signs * (fwht(h, self.block) * scale) + z
             yield h
 
-    def states(self, x: np.ndarray) -> np.ndarray:
-        """Pre-activation states: ``(B, n)`` at the last step, or ``(B, T, n)`` for read-out "all"."""
+    def states(self, x: np.ndarray, engine: str = "native") -> np.ndarray:
+        """Pre-activation states: ``(B, n)`` at the last step, or ``(B, T, n)`` for read-out "all".
+        ``engine``: ``"native"``, the compiled recurrence (:func:`hadamrnn.native.recurrence_forward`,
+        training's kernel, in float64), or ``"numpy"``, the step loop it is tested against."""
+        if engine == "native":
+            return self._states_native(x)
+        if engine != "numpy":
+            raise ValueError(f"engine must be 'native' or 'numpy', got {engine!r}")
         if self.config["readout"] == "all":
             return np.stack(list(self._steps(x)), axis=1)
         for h in self._steps(x):
             pass
         return h
+
+    @cached_property
+    def input_table(self) -> np.ndarray:
+        """Token models: ``U e + b`` for every embedding row ``e`` (V, n), a step's input term."""
+        return self.embedding @ self.U.T + self.b
+
+    def _states_native(self, x: np.ndarray) -> np.ndarray:
+        from .. import native
+
+        tokens = self.embedding is not None
+        x = np.ascontiguousarray(x if tokens else self._inputs(x), dtype=np.int64 if tokens else np.float64)
+        if tokens:
+            self._inputs(x)  # the checks: token ids (B, T) within the vocabulary
+        rows, steps, n = x.shape[0], x.shape[1], len(self.signs)
+        all_steps = self.config["readout"] == "all"
+        last, states = np.zeros((rows, n)), np.zeros((rows, steps, n) if all_steps else (1, 1, 1))
+        if steps == 0:  # h_0 = 0
+            return states if all_steps else last
+        dummy1, dummy2, dummy3 = np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1, 1))
+        if tokens:
+            arrays = (dummy3, dummy2, dummy1, self.input_table, x)
+        else:
+            arrays = (x, np.ascontiguousarray(self.U.T), np.ascontiguousarray(self.b), dummy2, np.zeros((1, 1), np.int64))
+        native.recurrence_forward(np.ascontiguousarray(self.signs, dtype=np.float64), not tokens, *arrays, steps,
+                                  native.OUT_STATES if all_steps else native.OUT_LAST, last, states, dummy2, dummy1,
+                                  dummy3, np.zeros((1, 1, 1), np.uint8), np.zeros(rows, np.int64), 0, np.zeros((0, n)),
+                                  self.block, np.float64(1.0 / math.sqrt(self.block)))
+        return states if all_steps else last
 
     def state_range(self, x: np.ndarray) -> float:
         """Largest ``|h_t|`` over every step and sample (to calibrate fixed point)."""
