@@ -60,3 +60,13 @@ def test_the_wheel_holds_the_shipped_models_configs_and_templates(tmp_path):
     for name in NAMES:
         assert f"hadamrnn/pretrained/{name}.safetensors" in names
     assert "hadamrnn/configs/pmnist.yaml" in names and "hadamrnn/deploy/templates/Makefile" in names
+
+
+@pytest.mark.parametrize("command", [["eval"], ["size"], ["export", "-o", "x.hrnn"]])
+def test_an_overlong_pretrained_name_is_a_short_error(capsys, command):
+    """A 300-character name gave "File name too long" from the file system in `size`."""
+    from hadamrnn.cli import main
+
+    assert main([command[0], "pretrained:" + "x" * 300, *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no pretrained model 'xxx" in err and "File name too long" not in err and len(err) < 400, err

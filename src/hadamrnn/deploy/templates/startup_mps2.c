@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-extern int main(void);
+extern int main(int argc, char **argv);
 extern void initialise_monitor_handles(void);
 /* From mps2_an386.ld. */
 extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start__[], __bss_end__[], __stack_top[];
@@ -25,7 +25,11 @@ void hrnn_reset_handler(void) {
     while (to < __data_end) *to++ = *from++;
     for (to = __bss_start__; to < __bss_end__; to++) *to = 0;
     initialise_monitor_handles();
-    exit(main());
+    {
+        static char name[] = "predict";
+        static char *arguments[] = {name, NULL}; /* no FILE: predict reads the host's standard input */
+        exit(main(1, arguments));
+    }
 }
 
 /* The vector table: initial stack pointer, reset, then the core's exception handlers. */
