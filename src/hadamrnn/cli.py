@@ -118,15 +118,29 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_hadamrnn(source: str, what: str):
+    """``(model, config, info)`` of a trained HadamRNN: a run directory, a checkpoint or ``pretrained:NAME``."""
+    from .train import load_trained
+
+    model, config, info = load_trained(source)
+    if config.model.name != "hadamrnn":
+        raise ValueError(f"{what} takes HadamRNN models (binary W as sign bits, integer C); {source} holds a "
+                         f"{config.model.name!r} model, which trains and evaluates here but is not exported")
+    return model, config, info
+
+
+def _is_trained(source: str) -> bool:
+    """A run directory, a checkpoint file or ``pretrained:NAME`` (not an exported model)."""
+    path = Path(source)
+    return (source.startswith("pretrained:") or path.suffix in (".safetensors", ".pt")
+            or (path / "checkpoints").is_dir())
+
+
 def _export(args: argparse.Namespace) -> int:
     from .deploy.export import export_model
     from .size import model_size_bits
-    from .train import load_trained
 
-    model, config, info = load_trained(args.source)
-    if config.model.name != "hadamrnn":
-        raise ValueError(f"export writes HadamRNN models (binary W as sign bits, integer C); {args.source} holds a "
-                         f"{config.model.name!r} model, which trains and evaluates here but is not exported")
+    model, config, info = _trained_hadamrnn(args.source, "export")
     if args.target == "file":
         size = export_model(model, args.output, info.transform)
         print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
@@ -168,9 +182,23 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import tempfile
+
     from .deploy.predict import open_predictor
 
-    predictor = open_predictor(args.model, args.runtime)
+    with tempfile.TemporaryDirectory() as folder:
+        source = args.model
+        if _is_trained(source):  # a trained run: its best checkpoint, exported here as the float model
+            if args.runtime == "numpy-int":
+                raise ValueError(f"--runtime numpy-int runs the integer model of a C export: make one with "
+                                 f"'hadamrnn export {source} --target c -o DIR', then 'hadamrnn predict DIR "
+                                 f"{args.input} --runtime numpy-int' (or use --runtime numpy or torch here)")
+            from .deploy.export import export_model
+
+            model, _, info = _trained_hadamrnn(source, "predict")
+            source = Path(folder) / "model.hrnn"
+            export_model(model, source, info.transform)
+        predictor = open_predictor(source, args.runtime)
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is
         for answer in predictor.run(stream):
@@ -202,10 +230,15 @@ def _configs(args: argparse.Namespace) -> int:
             raise ValueError(f"expected 'hadamrnn configs' or 'hadamrnn configs show NAME', got {' '.join(args.words)!r}")
         sys.stdout.write(config_text(args.words[1])[0])
         return 0
+    import shutil
+    import textwrap
+
     described = shipped_configs()
     width = max(map(len, described))
-    for name, line in described.items():
-        print(f"{name:<{width}}  {line}")
+    columns = max(60, min(shutil.get_terminal_size().columns, 120))
+    for name, sentence in described.items():
+        print(textwrap.fill(sentence, columns, initial_indent=f"{name:<{width}}  ",
+                            subsequent_indent=" " * (width + 2), break_on_hyphens=False))
     print("\ntrain one: hadamrnn train NAME; start your own: hadamrnn configs show NAME > mine.yaml")
     return 0
 
@@ -313,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     predict = commands.add_parser("predict", help="run an exported model on sequences, one per line")
-    predict.add_argument("model", help="the .hrnn file; for numpy-int, the C export directory")
+    predict.add_argument("model", help="a .hrnn file, a C export directory (numpy-int: its integer model; numpy, "
+                                       "torch: its model.hrnn), a run directory, a checkpoint, or pretrained:NAME")
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
     predict.add_argument("--runtime", choices=["numpy", "torch", "numpy-int"], default="numpy")
     predict.set_defaults(run=_predict)
@@ -356,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume needs --out RUN_DIR")
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as other commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
     except (ValueError, OSError) as error:
         print(f"hadamrnn {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -275,3 +275,12 @@ def test_a_model_too_big_to_build_is_refused_by_size_eval_and_train_before_alloc
         assert "needs at least ~" in err and "model.hidden_size" in err and "Traceback" not in err, err
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_says_where_it_continues(tmp_path, capsys):
+    run = tmp_path / "run"
+    fit(_config(), run, progress=False, stop_after_steps=7)  # 6 steps an epoch: epoch 2, step 1 done
+    capsys.readouterr()
+    fit(None, run, resume=True, progress=True)
+    out = capsys.readouterr().out
+    assert f"resuming {run}: 1 of 3 epochs done, continuing epoch 2 at step 2 of 6 (global step 8;" in out

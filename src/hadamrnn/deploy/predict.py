@@ -98,8 +98,8 @@ def _torch_logits(path: Path, tokens: bool) -> Callable[[np.ndarray], np.ndarray
 
 
 def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
-    """The model at ``path`` in ``runtime``: a ``.hrnn`` file (``numpy``, ``torch``) or a C export
-    directory (``numpy-int``)."""
+    """The model at ``path`` in ``runtime``: a ``.hrnn`` file or a C export directory (whose
+    ``model.hrnn`` the float runtimes read and whose integer model ``numpy-int`` reads)."""
     path = Path(path)
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")
@@ -116,10 +116,11 @@ def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
                          integer.readout == "all", integer=True)
     from . import runtime as float_runtime
 
-    if path.is_dir():
-        hint = f"; its model.hrnn is {path / 'model.hrnn'}" if (path / "model.hrnn").is_file() else ""
-        raise ValueError(f"{path} is a directory: --runtime {runtime} reads a .hrnn file (hadamrnn export RUN "
-                         f"-o FILE.hrnn){hint}; a C export directory goes with --runtime numpy-int")
+    if path.is_dir():  # a C export directory holds the float model beside the integer one
+        if not (path / "model.hrnn").is_file():
+            raise ValueError(f"{path} is a directory without a model.hrnn: --runtime {runtime} reads a .hrnn file "
+                             f"(hadamrnn export RUN -o FILE.hrnn) or a C export directory")
+        path = path / "model.hrnn"
     exported = float_runtime.load(path)
     tokens = exported.embedding is not None
     logits = exported.logits if runtime == "numpy" else _torch_logits(path, tokens)

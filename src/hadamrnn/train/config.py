@@ -104,13 +104,20 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
 
 
 def shipped_configs() -> dict[str, str]:
-    """The configs shipped in the package, ``{name: first comment line}`` (``hadamrnn configs``)."""
+    """The configs shipped in the package, ``{name: the first sentence of its leading comment}``
+    (``hadamrnn configs``)."""
     folder = resources.files("hadamrnn") / "configs"
     described = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            lines = entry.read_text().splitlines()
-            described[entry.name[:-5]] = lines[0].lstrip("# ").strip() if lines else ""
+            comment = []
+            for line in entry.read_text().splitlines():
+                if not line.startswith("#"):
+                    break
+                comment.append(line.lstrip("#").strip())
+            text = " ".join(comment)
+            end = re.search(r"\.(\s|$)", text)  # a full stop, not a decimal point
+            described[entry.name[:-5]] = text[:end.start() + 1] if end else text
     return described
 
 

@@ -421,6 +421,11 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
 
     with _StopRequest() as stop:
         if progress:  # said once the handler is in place: from here on, Ctrl-C does what this says
+            if checkpoint is not None:
+                done = state["seconds"]
+                print(f"resuming {run_dir}: {state['epoch']} of {opt.epochs} epochs done, continuing epoch "
+                      f"{min(state['epoch'] + 1, opt.epochs)} at step {state['batch'] + 1} of {batches} (global step "
+                      f"{state['global_step'] + 1}; {done:.0f} s trained so far)", flush=True)
             print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C "
                   f"stops after the current step and writes a checkpoint", flush=True)
         for epoch in range(state["epoch"], opt.epochs):
