@@ -14,6 +14,8 @@ def _train(args: argparse.Namespace) -> int:
     from .train import checkpoint_path, fit, load_config
 
     epochs = None
+    if args.resume and args.model:
+        raise ValueError("--model chooses the family of a new run; a resumed run keeps its own")
     if args.resume:
         for item in args.set:
             key, _, value = item.partition("=")
@@ -21,7 +23,7 @@ def _train(args: argparse.Namespace) -> int:
                 raise ValueError(f"--set {item!r}: a resumed run keeps the config saved in its run dir; on --resume, "
                                  f"--set takes only optim.epochs=N (to extend the run, or end it sooner)")
             epochs = int(value)
-    config = None if args.resume else load_config(args.config, args.set)
+    config = None if args.resume else load_config(args.config, args.set, family=args.model)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     resume = f"hadamrnn train --resume --out {out}"
     try:
@@ -302,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", nargs="?",
                        help="a YAML file, or the name of a shipped config (hadamrnn configs); not needed with --resume")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    train.add_argument("--model", metavar="FAMILY", help="train this model family (hadamrnn, ornn, ornn-quantized, "
+                       "lstm, gru, fastgrnn) on the config's task: its model section keeps the keys FAMILY takes "
+                       "(hidden_size, embedding_dim, ...) and FAMILY's defaults for the rest (and HadamRNN's optim.latent_lr "
+                       "only for HadamRNN); --set applies after")
     train.add_argument("--data-dir", help=data_help)
     train.add_argument("--out", help="run directory (default: runs/<config name>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

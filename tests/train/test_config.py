@@ -134,3 +134,22 @@ def test_a_config_file_over_a_mebibyte_is_refused_unread(tmp_path):
     path.write_bytes(b"# " + b"x" * (1 << 20) + b"\n")
     with pytest.raises(ConfigError, match="a config holds at most 1048576"):
         load_config(path)
+
+
+def test_model_switches_the_family_of_a_shipped_config_keeping_the_keys_it_takes(tmp_path, capsys):
+    from hadamrnn.cli import main
+
+    gru = load_config("har6", family="gru")
+    assert gru.model.name == "gru" and gru.model.hidden_size == load_config("har6").model.hidden_size
+    lstm = load_config("imdb", ["model.hidden_size=32"], family="lstm")  # --set applies after
+    assert (lstm.model.hidden_size, lstm.model.embedding_dim) == (32, load_config("imdb").model.embedding_dim)
+    assert load_config("har6", family="hadamrnn") == load_config("har6")
+    with pytest.raises(ConfigError, match="--model 'rnn': not a model family"):
+        load_config("har6", family="rnn")
+    run = str(tmp_path / "run")
+    small = ["--set", "data.length=24", "--set", "data.train_samples=32", "--set", "data.val_samples=16",
+             "--set", "data.test_samples=16", "--set", "data.batch_size=16", "--set", "optim.epochs=1"]
+    assert main(["train", "copy-smoke", "--model", "fastgrnn", "--out", run, *small]) == 0
+    assert "model:\n  name: fastgrnn" in (tmp_path / "run" / "config.yaml").read_text()
+    assert main(["train", "--resume", "--out", run, "--model", "lstm"]) == 2
+    assert "a resumed run keeps its own" in capsys.readouterr().err

@@ -141,9 +141,27 @@ def config_text(name_or_path: str | Path) -> tuple[str, str]:
                       f"{', '.join(shipped_configs())} (list them with: hadamrnn configs)")
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+def with_family(values: dict, family: str) -> dict:
+    """``values`` with a ``model`` section for ``family`` (``train --model``): the section's keys that
+    the family takes (``hidden_size``, ``embedding_dim``, …) are kept, the others left to its defaults,
+    so that a shipped task config trains any family as it is. ``optim.latent_lr``, the learning rate
+    of HadamRNN's latent signs, is left out for the other families."""
+    from ..models import FAMILIES
+
+    if family not in FAMILIES:
+        raise ConfigError(f"--model {_short(family)}: not a model family; choose one of {list(FAMILIES)}")
+    section = values.get("model") if isinstance(values.get("model"), dict) else {}
+    taken = set(FAMILIES[family].options.__dataclass_fields__) - {"name"}
+    values = {**values, "model": {"name": family, **{k: v for k, v in section.items() if k in taken}}}
+    if family != "hadamrnn" and isinstance(values.get("optim"), dict):
+        values["optim"] = {k: v for k, v in values["optim"].items() if k != "latent_lr"}
+    return values
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None, family: str | None = None
+                ) -> ExperimentConfig:
     """Read a YAML config file or a shipped config by name (or start from defaults when ``path`` is
-    None) and apply ``--set`` overrides."""
+    None), switch its model to ``family`` if given (:func:`with_family`), and apply ``--set`` overrides."""
     values: dict = {}
     if path is not None:
         text, path = config_text(path)
@@ -154,5 +172,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: a config is a mapping with sections {list(_SECTIONS)}, got a "
                               f"{type(values).__name__}")
+    if family is not None:
+        values = with_family(values, family)
     return from_dict(apply_overrides(values, overrides or []))
 
