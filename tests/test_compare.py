@@ -93,3 +93,15 @@ def test_deeply_nested_or_huge_results_and_an_unreadable_config_are_skipped_with
     assert f"huge: skipped: results.json: {(2 << 20) + 9} bytes of JSON, more than the 1048576" in err
     assert "badconfig: skipped: config.yaml: not valid YAML" in err
     assert "holds a readable finished run" in err and "Traceback" not in err
+
+
+def test_the_plot_names_every_run_and_keeps_points_off_the_frame(runs):
+    from hadamrnn.compare import figure, read_runs
+
+    summaries, _ = read_runs([runs / "copy-hadamrnn", runs / "copy-hadamrnn-block4", runs / "copy-ornn"])
+    ax = figure(summaries).axes[0]
+    assert {text.get_text() for text in ax.texts} == {s.run for s in summaries}
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for s in summaries:
+        assert x0 < s.size_kbits < x1 and y0 < s.test_metric < y1
+        assert (s.test_metric - y0) > 0.05 * (y1 - y0) and (y1 - s.test_metric) > 0.05 * (y1 - y0)

@@ -117,7 +117,9 @@ def markdown_table(summaries: list[RunSummary]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _plot(summaries: list[RunSummary]) -> bytes:
+def figure(summaries: list[RunSummary]):
+    """The size–metric figure: a panel per data set, a marker and colour per family (and block size),
+    every point labelled with its run's name, margins around the points and the legend below them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -130,20 +132,31 @@ def _plot(summaries: list[RunSummary]) -> bytes:
     families = sorted({family(s) for s in summaries})
     markers = {label: "o^sDvP*Xh<>"[k % 11] for k, label in enumerate(families)}
     colors = {label: plt.get_cmap("tab10")(k % 10) for k, label in enumerate(families)}  # same in every panel
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5 * max(len(groups), 1), 4), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(6 * max(len(groups), 1), 5), squeeze=False)
     for ax, (task, runs) in zip(axes[0], groups.items()):
         for label in families:
             mine = [r for r in runs if family(r) == label]
             if mine:
                 ax.scatter([r.size_kbits for r in mine], [r.test_metric for r in mine], marker=markers[label],
                            color=colors[label], s=60, label=label)
+        for run in runs:  # two runs of one family differ by name
+            ax.annotate(run.run, (run.size_kbits, run.test_metric), textcoords="offset points", xytext=(5, 4),
+                        fontsize=7, alpha=0.8)
         ax.set_xscale("log")
+        ax.margins(x=0.2, y=0.15)  # no point, nor its label, on the frame
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set(xlabel="model size (kbit, log scale)", ylabel=f"test {runs[0].metric_name}", title=task)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def _plot(summaries: list[RunSummary]) -> bytes:
+    import matplotlib.pyplot as plt
+
+    fig = figure(summaries)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
