@@ -284,3 +284,21 @@ def test_resume_says_where_it_continues(tmp_path, capsys):
     fit(None, run, resume=True, progress=True)
     out = capsys.readouterr().out
     assert f"resuming {run}: 1 of 3 epochs done, continuing epoch 2 at step 2 of 6 (global step 8;" in out
+
+
+def test_curves_are_drawn_once_for_fast_epochs_and_at_every_slow_one(tmp_path, monkeypatch):
+    from hadamrnn.train import metrics
+
+    drawn = []
+    real = metrics.MetricsLog._plot
+    monkeypatch.setattr(metrics.MetricsLog, "_plot", lambda self: drawn.append(len(self.records())) or real(self))
+    fit(_config(), tmp_path / "fast", progress=False)  # 3 epochs in a few seconds: one drawing, at the end
+    assert drawn == [3]
+    drawn.clear()
+    monkeypatch.setattr(metrics, "PLOT_SECONDS", 0.0)  # epochs slower than PLOT_SECONDS: each is drawn
+    fit(_config(), tmp_path / "slow", progress=False)
+    assert drawn == [1, 2, 3]
+    drawn.clear()
+    monkeypatch.setattr(metrics, "PLOT_SECONDS", 3600.0)
+    assert not fit(_config(), tmp_path / "stopped", progress=False, stop_after_steps=8).completed
+    assert drawn == [1]  # a stop draws what the log holds

@@ -412,6 +412,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
         if state["batch"] > 0 and ranks.main:  # mid-epoch; an epoch's end has written its checkpoint already
             state["seconds"] = time.perf_counter() - started
             save_checkpoint(last_path, payload())
+        if ranks.main:
+            log.plot()
         ranks.barrier()
         return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
@@ -503,6 +505,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
             if epoch + 1 < opt.epochs and stop_reason():
                 return stopped()
 
+    if ranks.main:
+        log.plot()
     last_test = evaluate(model, splits.test, info, batch_size, device, ranks)
     ranks.barrier()  # rank 0 has written the best checkpoint
     best_model = load_trained(best_path, device)[0]

@@ -1,4 +1,9 @@
-"""Per-epoch metrics: ``metrics.jsonl`` (appended), ``metrics.csv`` and ``curves.png`` (rewritten)."""
+"""Per-epoch metrics: ``metrics.jsonl`` (appended), ``metrics.csv`` and ``curves.png`` (rewritten).
+
+``curves.png`` is redrawn at most once a ``PLOT_SECONDS`` as epochs end, and whenever the run ends or
+stops (:meth:`MetricsLog.plot`): drawing it (matplotlib, about 0.3 s a figure and 0.5 s to import)
+was most of an epoch's fixed cost in small runs.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,22 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from ..atomic import atomic_write_bytes
 from ..untrusted import parse_json
 
-__all__ = ["MetricsLog"]
+__all__ = ["MetricsLog", "PLOT_SECONDS"]
+
+PLOT_SECONDS = 60.0
 
 
 class MetricsLog:
     def __init__(self, run_dir: Path) -> None:
         self.jsonl, self.csv, self.png = run_dir / "metrics.jsonl", run_dir / "metrics.csv", run_dir / "curves.png"
+        self.drawn_at = time.monotonic()  # of the last drawing; a run's first epoch counts from its start
+        self.behind = False  # records appended since the last drawing
 
     def records(self, repair: bool = False) -> list[dict]:
         """The records of ``metrics.jsonl``. A kill while appending can leave a torn last line: with
@@ -51,7 +61,15 @@ class MetricsLog:
             stream.flush()
             os.fsync(stream.fileno())
         self._write_csv()
-        self._plot()
+        self.behind = True
+        if time.monotonic() - self.drawn_at >= PLOT_SECONDS:
+            self.plot()
+
+    def plot(self) -> None:
+        """Redraw ``curves.png`` if records came since it was drawn."""
+        if self.behind:
+            self._plot()
+            self.drawn_at, self.behind = time.monotonic(), False
 
     def _write_csv(self) -> None:
         records = self.records()
