@@ -1,4 +1,5 @@
 import gzip
+import zipfile
 import os
 import struct
 from pathlib import Path
@@ -47,11 +48,39 @@ def write_idx(path: Path, array: np.ndarray) -> None:
         stream.write(header + array.astype(np.uint8).tobytes())
 
 
+def write_mnist(root: Path) -> Path:
+    """Small MNIST IDX files under ``root/mnist`` (60 training and 12 test images); returns ``root``."""
+    rng = np.random.default_rng(0)
+    write_idx(root / "mnist/train-images-idx3-ubyte.gz", rng.integers(0, 256, (60, 28, 28)))
+    write_idx(root / "mnist/train-labels-idx1-ubyte.gz", np.arange(60) % 10)
+    write_idx(root / "mnist/t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (12, 28, 28)))
+    write_idx(root / "mnist/t10k-labels-idx1-ubyte.gz", np.arange(12) % 10)
+    return root
+
+
 @pytest.fixture
 def mnist_dir(tmp_path):
+    return write_mnist(tmp_path)
+
+
+def _recording(rng, samples):
+    return "\n".join(" ".join(f"{v:.6e}" for v in row) for row in rng.normal(size=(samples, 3))) + "\n"
+
+
+def write_hapt(root: Path) -> Path:
+    """A small HAPT_RawData.zip under ``root/hapt`` (three users, 700 samples each); returns ``root``."""
     rng = np.random.default_rng(0)
-    write_idx(tmp_path / "mnist/train-images-idx3-ubyte.gz", rng.integers(0, 256, (60, 28, 28)))
-    write_idx(tmp_path / "mnist/train-labels-idx1-ubyte.gz", np.arange(60) % 10)
-    write_idx(tmp_path / "mnist/t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (12, 28, 28)))
-    write_idx(tmp_path / "mnist/t10k-labels-idx1-ubyte.gz", np.arange(12) % 10)
-    return tmp_path
+    (root / "hapt").mkdir(parents=True)
+    # user 1 (train), 2 (test), 28 (validation); activity 7 (a transition) must be ignored
+    labels = ["1 1 1 1 320", "1 1 7 321 400", "1 1 5 401 656", "2 2 3 1 192", "3 28 6 1 128"]
+    with zipfile.ZipFile(root / "hapt/HAPT_RawData.zip", "w") as archive:
+        for experiment, user in ((1, 1), (2, 2), (3, 28)):
+            for sensor in ("acc", "gyro"):
+                archive.writestr(f"RawData/{sensor}_exp{experiment:02d}_user{user:02d}.txt", _recording(rng, 700))
+        archive.writestr("RawData/labels.txt", "\n".join(labels) + "\n")
+    return root
+
+
+@pytest.fixture
+def hapt_dir(tmp_path):
+    return write_hapt(tmp_path)

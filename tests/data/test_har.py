@@ -1,28 +1,8 @@
-import zipfile
-
 import numpy as np
 import torch
 import pytest
 
 from hadamrnn.data import DataError, load_data
-
-
-def _recording(rng, samples):
-    return "\n".join(" ".join(f"{v:.6e}" for v in row) for row in rng.normal(size=(samples, 3))) + "\n"
-
-
-@pytest.fixture
-def hapt_dir(tmp_path):
-    rng = np.random.default_rng(0)
-    (tmp_path / "hapt").mkdir()
-    # user 1 (train), 2 (test), 28 (validation); activity 7 (a transition) must be ignored
-    labels = ["1 1 1 1 320", "1 1 7 321 400", "1 1 5 401 656", "2 2 3 1 192", "3 28 6 1 128"]
-    with zipfile.ZipFile(tmp_path / "hapt/HAPT_RawData.zip", "w") as archive:
-        for experiment, user in ((1, 1), (2, 2), (3, 28)):
-            for sensor in ("acc", "gyro"):
-                archive.writestr(f"RawData/{sensor}_exp{experiment:02d}_user{user:02d}.txt", _recording(rng, 700))
-        archive.writestr("RawData/labels.txt", "\n".join(labels) + "\n")
-    return tmp_path
 
 
 def test_windows_labels_and_subject_split(hapt_dir):
