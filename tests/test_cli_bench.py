@@ -18,6 +18,9 @@ def test_the_ornn_row_times_the_dense_kernel_against_its_loop_and_an_lstm(monkey
 
     small = bench.BenchConfig("ornn", dict(input_size=1, hidden_size=16, output_size=10), 8, 20, "ce", family="ornn")
     monkeypatch.setitem(bench.BENCH_CONFIGS, "ornn", small)
-    result = bench.benchmark("ornn", repeats=1, memory=False)
+    said = []
+    result = bench.benchmark("ornn", repeats=1, memory=False, lstm=True, say=said.append)
     assert set(result) == {"config", "engine", "engine_step_s", "loop_step_s", "speedup", "lstm_step_s"}
+    assert said[0].startswith("ornn: building") and any("LSTM" in line for line in said)
+    assert "lstm_step_s" not in bench.benchmark("ornn", repeats=1, memory=False)  # behind its own flag
     assert result["lstm_step_s"] > 0 and result["speedup"] == result["loop_step_s"] / result["engine_step_s"]

@@ -7,7 +7,7 @@ One training step = forward, loss, backward, Adam update (``fused=True``, for bo
 | pmnist | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes |
 | imdb | 128 | token ids, 10k vocab, embedding 512 | 500 | 100 | last | binary cross-entropy |
 | copy | 128 | one-hot, 10 symbols | 1000 | 128 | every step | cross-entropy, 9 classes |
-| ornn | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes (the full-precision orthogonal RNN; its row adds `lstm_step_s`, an LSTM of the same size) |
+| ornn | 512 | 1 pixel | 784 | 100 | last | cross-entropy, 10 classes (the full-precision orthogonal RNN; with `--lstm` its row adds `lstm_step_s`, an LSTM of the same size, which takes most of `--config all`'s time) |
 | pmnist-q8 | 512 | 1 pixel | 784 | 100 | last | as pmnist, trained with 8-bit fixed-point states (`state_bits: 8`; the loop is the fixed-point step loop, over a minute per step: not in `--config all`) |
 
 IMDB batches are synthetic: token ranks drawn from a Zipf law (exponent 1) over the vocabulary and
@@ -129,36 +129,47 @@ def _timed(step) -> float:
     return time.perf_counter() - start
 
 
-def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: bool = True) -> dict:
-    """Median training-step seconds of ``engine`` and ``loop``, timed alternately, and peak memory."""
+def benchmark(config_name: str, engine: str = "auto", repeats: int = 5, memory: bool = True, lstm: bool = False,
+              say=lambda message: None) -> dict:
+    """Median training-step seconds of ``engine`` and ``loop``, timed alternately, and peak memory;
+    ``lstm``: an LSTM of the same size for the ORNN rows too. ``say`` receives a line per stage."""
     config = BENCH_CONFIGS[config_name]
+    say(f"{config_name}: building and warming up ({engine} and loop)")
     fast, slow = _trainer(config, engine), _trainer(config, "loop")
     fast(), slow()  # warm-up: compilation, allocator
     fast_times, slow_times = [], []
-    for _ in range(repeats):
+    for k in range(repeats):
+        say(f"{config_name}: timed step {k + 1} of {repeats} of each")
         for step, times in ((fast, fast_times), (slow, slow_times)):
             times.append(_timed(step))
     fast_s, slow_s = statistics.median(fast_times), statistics.median(slow_times)
     result = {"config": config_name, "engine": engine, "engine_step_s": fast_s, "loop_step_s": slow_s,
               "speedup": slow_s / fast_s}
-    if config.family == "ornn":  # an LSTM of the same size and shape, for reference (no fast path)
-        lstm = _trainer(config, engine, "lstm")
-        lstm()
-        result["lstm_step_s"] = statistics.median(_timed(lstm) for _ in range(repeats))
+    if lstm and config.family == "ornn":  # an LSTM of the same size and shape, for reference (no fast path)
+        say(f"{config_name}: an LSTM of the same size, {repeats + 1} steps")
+        step = _trainer(config, engine, "lstm")
+        step()
+        result["lstm_step_s"] = statistics.median(_timed(step) for _ in range(repeats))
     if memory:
+        say(f"{config_name}: peak memory, a fresh process per engine")
         result["engine_peak_mb"] = _peak_mb(config_name, engine)
         result["loop_peak_mb"] = _peak_mb(config_name, "loop")
     return result
 
 
-def main(configs: list[str], engine: str = "auto", repeats: int = 5, as_json: bool = False) -> list[dict]:
+def main(configs: list[str], engine: str = "auto", repeats: int = 5, as_json: bool = False,
+         lstm: bool = False) -> list[dict]:
     results = []
+
+    def say(message: str) -> None:  # progress on standard error: the table or JSON stays on standard output
+        print(message, file=sys.stderr, flush=True)
+
     if not as_json:
         print(f"training step (forward + backward + Adam), median of {repeats}, torch threads "
               f"{torch.get_num_threads()}")
         print(f"{'config':8} {'engine s':>10} {'loop s':>10} {'speedup':>8} {'engine MB':>10} {'loop MB':>10}")
     for name in configs:
-        r = benchmark(name, engine, repeats)
+        r = benchmark(name, engine, repeats, lstm=lstm, say=say)
         results.append(r)
         if as_json:
             print(json.dumps(r))

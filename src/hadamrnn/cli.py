@@ -249,7 +249,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import BENCH_CONFIGS, main as bench_main
 
     names = [name for name, config in BENCH_CONFIGS.items() if config.in_all] if args.config == "all" else [args.config]
-    bench_main(names, engine=args.engine, repeats=args.repeats, as_json=args.json)
+    bench_main(names, engine=args.engine, repeats=args.repeats, as_json=args.json, lstm=args.lstm)
     return 0
 
 
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--engine", default="auto", help="engine to compare with the loop (default: auto)")
     bench.add_argument("--repeats", type=_positive_int, default=5, help="timed steps per engine (median reported)")
     bench.add_argument("--json", action="store_true", help="one JSON object per configuration")
+    bench.add_argument("--lstm", action="store_true", help="ornn rows: also an LSTM of the same size for reference "
+                       "(most of --config all's time: about 15 minutes at pMNIST's shape on 2 cores)")
     bench.set_defaults(run=_bench)
     return parser
 
