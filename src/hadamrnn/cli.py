@@ -208,6 +208,25 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep, status
+
+    given = Path(args.spec)
+    if given.is_dir():  # a sweep directory: its own sweep.yaml
+        spec, out = given / "sweep.yaml", given
+        if not spec.is_file():
+            raise ValueError(f"{given} is a directory without sweep.yaml: give a SPEC.yaml (with --out DIR) or a sweep "
+                             f"directory")
+        if args.out and Path(args.out).resolve() != given.resolve():
+            raise ValueError(f"{given} is a sweep directory: --out must be left out or name the same directory")
+    else:
+        spec, out = given, Path(args.out) if args.out else Path("runs") / given.stem
+    if not args.status:
+        run_sweep(spec, out, args.storage, args.study, args.data_dir, args.workers)
+    print(status(out, args.storage, args.study))
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from .compare import markdown_table, read_runs, write_comparison
 
@@ -372,6 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (unfinished ones are skipped)")
     compare.add_argument("-o", "--output", metavar="OUT_DIR", help="write compare.md, compare.csv and compare.png here")
     compare.set_defaults(run=_compare)
+
+    sweep = commands.add_parser("sweep", help="many runs of one task searched by Optuna (docs/sweeps.md)")
+    sweep.add_argument("spec", metavar="SPEC_OR_DIR", help="a sweep specification (YAML), or a sweep directory to "
+                                                           "continue or inspect")
+    sweep.add_argument("--out", help="the sweep directory (default: runs/<spec name>)")
+    sweep.add_argument("--storage", help="Optuna storage URL shared by the workers of several machines (default: "
+                                         "DIR/study.db): postgresql+psycopg://USER@HOST/DB, journal:PATH, ...")
+    sweep.add_argument("--study", help="the study's name (default: the spec's study, else its file name)")
+    sweep.add_argument("--workers", type=_positive_int, default=1, help="worker processes on this machine")
+    sweep.add_argument("--data-dir", help=data_help)
+    sweep.add_argument("--status", action="store_true", help="print the trials and the best, run nothing")
+    sweep.set_defaults(run=_sweep)
 
     configs = commands.add_parser("configs", help="list the shipped configs, or print one: configs show NAME")
     configs.add_argument("words", nargs="*", metavar="show NAME", help="print config NAME (YAML, to start your own)")

@@ -21,6 +21,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -298,7 +299,8 @@ class _StopRequest:
 
 def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Path | None = None,
         resume: bool = False, download: bool = False, progress: bool = True,
-        stop_after_steps: int | None = None, epochs: int | None = None, command: str | None = None) -> RunResult:
+        stop_after_steps: int | None = None, epochs: int | None = None, command: str | None = None,
+        on_epoch: Callable[[dict], bool] | None = None) -> RunResult:
     """Train as ``config`` says, writing everything into ``run_dir``.
 
     ``resume``: continue from ``run_dir/checkpoints/last.safetensors`` with the configuration saved
@@ -308,17 +310,19 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     the data order depend on the epoch only); fewer ends it early, but not before an epoch it has
     begun.
     ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
-    testing resumption. ``command``: the command line that started the run, kept in ``results.json``
+    testing resumption. ``on_epoch``: called with each epoch's record of ``metrics.jsonl`` once its
+    checkpoint is written; returning True stops the run there (``stopped="pruned"``: a sweep's pruner). ``command``: the command line that started the run, kept in ``results.json``
     (a resumed run keeps the first one and adds its own).
     """
     run_dir = Path(run_dir)
     # One run per directory. Under torchrun the first process holds the lock for all of them.
     with RunLock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext():
-        return _fit(config, run_dir, data_dir, resume, download, progress, stop_after_steps, epochs, command)
+        return _fit(config, run_dir, data_dir, resume, download, progress, stop_after_steps, epochs, command, on_epoch)
 
 
 def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | None, resume: bool, download: bool,
-         progress: bool, stop_after_steps: int | None, epochs: int | None, command: str | None) -> RunResult:
+         progress: bool, stop_after_steps: int | None, epochs: int | None, command: str | None,
+         on_epoch: Callable[[dict], bool] | None) -> RunResult:
     """:func:`fit` once this process holds the run directory."""
     last_path = checkpoint_path(run_dir, "last")
     checkpoint = None
@@ -340,13 +344,14 @@ def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | 
     ranks, device = join(_device(config.optim.device))
     try:
         return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps,
-                      command)
+                      command, on_epoch)
     finally:
         leave(ranks)
 
 
 def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ranks: Ranks, device: str,
-           progress: bool, download: bool, stop_after_steps: int | None, command: str | None) -> RunResult:
+           progress: bool, download: bool, stop_after_steps: int | None, command: str | None,
+           on_epoch: Callable[[dict], bool] | None) -> RunResult:
     """:func:`fit` once the configuration is resolved and this process has joined the others."""
     opt = config.optim
     last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
@@ -402,10 +407,13 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     last_save = time.perf_counter()
 
     stop_everywhere = False  # a Ctrl-C seen by any process, agreed on at every step
+    pruned = False  # on_epoch asked to stop
 
     def stop_reason() -> str | None:
         if stop_everywhere or (ranks.world == 1 and stop.requested):
             return "interrupted"
+        if pruned:
+            return "pruned"
         return "stopped" if stop_after_steps is not None and state["global_step"] >= stop_after_steps else None
 
     def stopped() -> RunResult:
@@ -495,13 +503,14 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                                             "epoch": epoch + 1, "val_metric": val["metric"], "info": info.__dict__})
             if ranks.main:
                 log.append(record)
-            if ranks.main:
+            if progress:
                 print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
                       f"{' (best)' if better else ''}", flush=True)
             state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
             if ranks.main:
                 save_checkpoint(last_path, payload())
             last_save = time.perf_counter()
+            pruned = on_epoch is not None and bool(on_epoch(record))
             if epoch + 1 < opt.epochs and stop_reason():
                 return stopped()
 

@@ -1,0 +1,199 @@
+"""``hadamrnn sweep``: trials and seed runs as run directories, re-runs that start nothing, killed
+workers whose trials are retried without duplicate or loss, several workers on one storage
+(SQLite, and a real PostgreSQL server when its binaries are installed)."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="hadamrnn sweep needs Optuna: pip install 'hadamrnn[sweep]'")
+
+from hadamrnn.cli import main  # noqa: E402
+from hadamrnn.sweep import SweepError, SweepSpec, run_sweep  # noqa: E402
+from hadamrnn.train import fit, load_config, load_trained  # noqa: E402
+
+TINY = """base: copy-smoke
+set: {{data.length: 30, optim.epochs: {epochs}, data.train_samples: {samples}, data.val_samples: 32,
+      data.test_samples: 32, data.batch_size: 32, optim.checkpoint_minutes: 0}}
+space:
+  optim.lr: {{low: 1.0e-3, high: 1.0e-2, log: true}}
+  model.hidden_size: [16, 32]
+trials: 4
+seeds: [1, 2]
+"""
+
+
+def _spec(tmp_path, epochs=1, samples=128, name="tiny"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(TINY.format(epochs=epochs, samples=samples))
+    return path
+
+
+def _study(out, name="tiny", storage=None):
+    storage = storage or f"sqlite:///{out / 'study.db'}"
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def _check_complete(out, name="tiny", storage=None):
+    """4 completed trials with 4 distinct run directories that hold their results, and the 2 seed runs."""
+    trials = _study(out, name, storage).get_trials()
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4, [(t.number, t.state) for t in trials]
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    dirs = [t.user_attrs["run_dir"] for t in complete]
+    assert len(set(dirs)) == 4 and sorted(os.listdir(out / "trials")) == sorted(Path(d).name for d in dirs)
+    for trial in complete:
+        run = out / trial.user_attrs["run_dir"]
+        results = json.loads((run / "results.json").read_text())
+        assert results["best_val_metric"] == pytest.approx(trial.value)
+        assert json.loads((run / "trial.json").read_text())["params"] == trial.params
+    seeds = _study(out, f"{name}:seeds", storage).get_trials()
+    assert sorted(t.user_attrs["seed"] for t in seeds if t.state == optuna.trial.TrialState.COMPLETE) == [1, 2]
+    assert sorted(os.listdir(out / "seeds")) == ["seed-1", "seed-2"]
+    return complete
+
+
+def test_a_four_trial_sweep_writes_run_directories_and_seed_runs_and_a_rerun_starts_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(_spec(tmp_path)), "--out", str(out)]) == 0
+    complete = _check_complete(out)
+    best = min(complete, key=lambda t: t.value)
+    for seed in (1, 2):
+        model, config, _ = load_trained(out / "seeds" / f"seed-{seed}")
+        assert config.optim.seed == seed and config.model.hidden_size == best.params["model.hidden_size"]
+        assert config.optim.lr == pytest.approx(best.params["optim.lr"])
+    assert main(["eval", str(out / complete[0].user_attrs["run_dir"])]) == 0
+    status = capsys.readouterr().out
+    assert f"best: trial {best.number}" in status and "seed      2 COMPLETE" in status
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("results.json")}
+    assert main(["sweep", str(out)]) == 0  # the directory alone: nothing left to run
+    assert len(_study(out).get_trials()) == 4 and {p: p.stat().st_mtime_ns for p in out.rglob("results.json")} == stamps
+
+
+def test_a_killed_worker_leaves_its_trial_to_be_retried_with_no_duplicate_and_no_loss(tmp_path):
+    spec, out = _spec(tmp_path, epochs=2, samples=3200), tmp_path / "out"
+    worker = subprocess.Popen([sys.executable, "-m", "hadamrnn.cli", "sweep", str(spec), "--out", str(out)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "trials/0001/checkpoints/last.safetensors").exists() and time.time() < deadline:
+        assert worker.poll() is None, "the worker ended before it could be killed"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)  # mid-trial 1, after its first checkpoint
+    worker.wait()
+    assert not (out / "trials/0001/results.json").exists()
+    run_sweep(spec, out)
+    complete = _check_complete(out)
+    retry = next(t for t in complete if t.user_attrs.get("retry_of") is not None)
+    assert retry.user_attrs["retry_of"] == 1 and retry.user_attrs["run_dir"] == "trials/0001"  # resumed in place
+    failed = [t for t in _study(out).get_trials() if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.number for t in failed] == [1] and failed[0].params == retry.params
+    assert len(json.loads((out / "trials/0001/results.json").read_text())["resumed_with"]) == 1
+
+
+def test_two_workers_on_one_storage_finish_one_study_without_duplicates(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(_spec(tmp_path, samples=640)), "--out", str(out), "--workers", "2"]) == 0
+    complete = _check_complete(out)
+    assert len(_study(out).get_trials()) == 4  # none failed, none surplus
+    hosts = {(t.user_attrs["host"], t.user_attrs["pid"]) for t in complete}
+    assert len(hosts) == 2  # both workers took trials
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """A PostgreSQL server of its own in a temporary directory, run as the postgres user."""
+    binaries = Path("/usr/lib/postgresql")
+    found = sorted(binaries.glob("*/bin/initdb")) if binaries.is_dir() else []
+    initdb = shutil.which("initdb") or (str(found[-1]) if found else None)
+    if initdb is None or shutil.which("runuser") is None or os.geteuid() != 0:
+        pytest.skip("PostgreSQL server binaries not found (or not root to run them as postgres): "
+                    "apt-get update && apt-get install -y postgresql")
+    pytest.importorskip("psycopg", reason="pip install 'hadamrnn[sweep-postgresql]'")
+    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
+    folder = Path(f"/tmp/hadamrnn-pg-{os.getpid()}-{tmp_path.name}")
+    folder.mkdir()
+    shutil.chown(folder, "postgres")
+    data, port = folder / "data", _free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(as_postgres + [initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run(as_postgres + [pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                                  f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(as_postgres + [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_postgresql_server_serves_two_workers_of_one_study(tmp_path, postgres):
+    out = tmp_path / "out"
+    assert main(["sweep", str(_spec(tmp_path, samples=640)), "--out", str(out), "--workers", "2",
+                 "--storage", postgres]) == 0
+    assert not (out / "study.db").exists()
+    _check_complete(out, storage=postgres)
+    assert main(["sweep", str(out), "--status", "--storage", postgres]) == 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("base: copy-smoke\n", "at least base and space"),
+    ("base: copy-smoke\nspace: {optim.lr: {low: 1, high: 0}}\ntrials: 2\n", "low < high"),
+    ("base: copy-smoke\nspace: {optim.lr: {low: 0, high: 1, log: true}}\ntrials: 2\n", "log range needs low > 0"),
+    ("base: copy-smoke\nspace: {optim.lr: [0.1]}\ntrials: 0\n", "trials must be a whole number"),
+    ("base: copy-smoke\nspace: {optim.lr: [0.1]}\ntrials: 2\nseeds: [1, 1]\n", "distinct"),
+    ("base: copy-smoke\nspace: {optim.lr: [0.1]}\ntrials: 2\nsampler: bayes\n", "choose one of"),
+    ("base: copy-smoke\nspace: {optim.lr: {low: 0.1, high: 1}}\nsampler: grid\n", "grid sampler takes choices"),
+    ("base: copy-smoke\nspace: {model.width: [1, 2]}\ntrials: 2\n", "unknown key model.width"),
+    ("base: copy-smoke\nspace: {optim.lr: [0.1, 0.2]}\nsampler: grid\ntrials: 3\n", "a grid of 2 points runs 2"),
+    ("base: copy-smoke\nspace: {optim.lr: [0.1]}\ntrials: 2\nepochs: 3\n", "unknown key"),
+])
+def test_bad_specifications_are_refused_before_any_trial(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        SweepSpec.load(path)
+
+
+def test_a_directory_runs_one_specification(tmp_path):
+    out = tmp_path / "out"
+    run_sweep(_spec(tmp_path), out)
+    other = tmp_path / "other.yaml"
+    other.write_text(TINY.format(epochs=2, samples=128))
+    with pytest.raises(SweepError, match="holds the sweep of another specification"):
+        run_sweep(other, out)
+
+
+def test_the_grid_sampler_runs_every_point_once(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("base: copy-smoke\nset: {data.length: 30, optim.epochs: 1, data.train_samples: 64, "
+                    "data.val_samples: 32, data.test_samples: 32}\nsampler: grid\n"
+                    "space: {model.hidden_size: [16, 32], optim.seed: {low: 1, high: 2}}\n")
+    assert SweepSpec.load(path).trials == 4  # the grid's size
+    run_sweep(path, tmp_path / "out")
+    points = {tuple(sorted(t.params.items())) for t in _study(tmp_path / "out", "grid").get_trials()}
+    assert len(points) == 4
+
+
+def test_fit_stops_where_on_epoch_says_so(tmp_path):
+    config = load_config(None, ["data.length=24", "data.train_samples=32", "data.val_samples=16",
+                                "data.test_samples=16", "data.batch_size=16", "model.hidden_size=16",
+                                "optim.epochs=3"])
+    seen = []
+    result = fit(config, tmp_path / "run", progress=False, on_epoch=lambda row: seen.append(row["epoch"]) or True)
+    assert (result.completed, result.stopped, result.epoch, seen) == (False, "pruned", 1, [1])
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
