@@ -105,3 +105,35 @@ def test_the_plot_names_every_run_and_keeps_points_off_the_frame(runs):
     for s in summaries:
         assert x0 < s.size_kbits < x1 and y0 < s.test_metric < y1
         assert (s.test_metric - y0) > 0.05 * (y1 - y0) and (y1 - s.test_metric) > 0.05 * (y1 - y0)
+
+
+def test_runs_that_differ_only_in_their_seed_form_one_row_with_mean_sd_and_n(tmp_path, capsys):
+    import csv
+    import shutil
+    import statistics
+
+    import yaml
+
+    seeds = {1: (0.5, 0.45), 2: (0.6, 0.55), 3: (0.9, 0.85)}  # seed: (test metric, best validation)
+    for seed, (test, best) in seeds.items():
+        fit(load_config(None, COPY + [f"optim.seed={seed}"]), tmp_path / f"s{seed}", progress=False)
+        results = json.loads((tmp_path / f"s{seed}" / "results.json").read_text())
+        results.update(test_metric=test, best_val_metric=best)
+        (tmp_path / f"s{seed}" / "results.json").write_text(json.dumps(results))
+    shutil.copytree(tmp_path / "s1", tmp_path / "other-lr")  # another setting: a row of its own
+    config = yaml.safe_load((tmp_path / "other-lr" / "config.yaml").read_text())
+    config["optim"]["lr"] = 0.5
+    (tmp_path / "other-lr" / "config.yaml").write_text(yaml.safe_dump(config))
+    dirs = [str(tmp_path / name) for name in ("s1", "s2", "s3", "other-lr")]
+    assert main(["compare", *dirs, "-o", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    tests, bests = [0.5, 0.6, 0.9], [0.45, 0.55, 0.85]
+    mean, sd = sum(tests) / 3, (sum((v - sum(tests) / 3) ** 2 for v in tests) / 2) ** 0.5  # the sample sd, by hand
+    assert f"cross_entropy {mean:.4f} ± {sd:.4f} (n = 3)" in out and "| s1, s2, s3 |" in out
+    assert f"{statistics.fmean(bests):.4f} ± {statistics.stdev(bests):.4f} (n = 3)" in out
+    assert "| other-lr |" in out and out.count("(n = ") == 2  # the test and best-val cells of the one group
+    rows = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").read_text().splitlines()))
+    group = next(r for r in rows if r["n"] == "3")
+    assert group["runs"] == "s1;s2;s3" and float(group["test_mean"]) == pytest.approx(mean)
+    assert float(group["test_sd"]) == pytest.approx(sd) and float(group["best_val_sd"]) == pytest.approx(
+        statistics.stdev(bests))

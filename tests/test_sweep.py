@@ -197,3 +197,15 @@ def test_fit_stops_where_on_epoch_says_so(tmp_path):
     result = fit(config, tmp_path / "run", progress=False, on_epoch=lambda row: seen.append(row["epoch"]) or True)
     assert (result.completed, result.stopped, result.epoch, seen) == (False, "pruned", 1, [1])
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_compare_takes_a_whole_sweep_and_groups_the_best_trial_with_its_seed_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    run_sweep(_spec(tmp_path), out)
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "(n = 3)" in table  # the best trial (seed 0, the base config's) and its two seed runs
+    assert table.count("\n| ") == 1 + 3 + 1  # header, the three other trials, the group
+    assert main(["compare", str(out / "seeds" / "seed-1"), str(out / "seeds" / "seed-2")]) == 0
+    assert "(n = 2)" in capsys.readouterr().out  # the seed runs alone

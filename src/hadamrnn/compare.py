@@ -1,23 +1,29 @@
 """``hadamrnn compare``: finished runs side by side — a table and a size–accuracy plot per data set.
 
 Reads run directories only (``results.json`` and ``config.yaml``), never model code, so runs of any
-family compare alike. Unfinished or broken run directories are reported and skipped.
+family compare alike. Unfinished or broken run directories are reported and skipped. Runs whose
+resolved configurations differ only in ``optim.seed`` form one row: the mean of each metric, its
+sample standard deviation and the number of runs (error bars in the plot). A sweep directory
+(``hadamrnn sweep``) stands for its trials and seed runs.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import json
+import statistics
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .atomic import atomic_write_bytes
 from .untrusted import parse_json, parse_yaml
 
-__all__ = ["RunSummary", "read_runs", "markdown_table", "write_comparison", "COLUMNS"]
+__all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS"]
 
 COLUMNS = ("run", "model", "hidden", "block", "W / U / V", "size (kbit)", "test metric", "last", "best val",
            "epochs", "train time (s)", "command")
+CSV_COLUMNS = ("runs", "n", "test_mean", "test_sd", "best_val_mean", "best_val_sd")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,14 @@ class RunSummary:
     epochs: int | None
     seconds: float | None
     command: str | None  # the command line that trained it, where the run recorded it
+    setting: str = ""  # the resolved configuration without optim.seed: runs of one setting form a row
+    runs: tuple = ()  # the runs of a row of several seeds (their names); () for a single run
+    test_sd: float | None = field(default=None)  # sample standard deviations over the seeds of a row
+    best_val_sd: float | None = field(default=None)
+
+    @property
+    def n(self) -> int:
+        return max(len(self.runs), 1)
 
     @property
     def sparse_block(self) -> int | None:
@@ -46,11 +60,20 @@ class RunSummary:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
+        def spread(mean, sd):
+            return number(mean) if self.n == 1 or mean is None else f"{mean:.4f} ± {sd:.4f} (n = {self.n})"
+
         block = "—" if self.block_size is None else "full" if self.sparse_block is None else str(self.sparse_block)
         return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), block,
-                self.precision, number(self.size_kbits, 2), f"{self.metric_name} {self.test_metric:.4f}",
-                number(self.last_test_metric), number(self.best_val_metric),
-                "—" if self.epochs is None else str(self.epochs), number(self.seconds, 0), self.command or "—"]
+                self.precision, number(self.size_kbits, 2),
+                f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", number(self.last_test_metric),
+                spread(self.best_val_metric, self.best_val_sd), "—" if self.epochs is None else str(self.epochs),
+                number(self.seconds, 0), self.command or "—"]
+
+    def statistics_cells(self) -> list:
+        """The CSV's columns of a row of seeds: its runs, n, and the means and standard deviations."""
+        return [";".join(self.runs) or self.run, self.n, self.test_metric, self.test_sd, self.best_val_metric,
+                self.best_val_sd]
 
 
 def _summary(run_dir: Path) -> RunSummary:
@@ -76,13 +99,56 @@ def _summary(run_dir: Path) -> RunSummary:
         size_kbits=sizes["total"] / 1000 if "total" in sizes else None, metric_name=str(results["metric_name"]),
         test_metric=float(results["test_metric"]), last_test_metric=results.get("last_test_metric"),
         best_val_metric=results.get("best_val_metric"), epochs=results.get("epochs"), seconds=results.get("seconds"),
-        command=results.get("command"))
+        command=results.get("command"),
+        setting=json.dumps({**config, "optim": {k: v for k, v in (config.get("optim") or {}).items() if k != "seed"}},
+                           sort_keys=True, default=str))
+
+
+def _expand(run_dirs: list[Path]) -> list[Path]:
+    """Run directories, a sweep directory standing for its trials and seed runs."""
+    expanded = []
+    for run_dir in map(Path, run_dirs):
+        if (run_dir / "sweep.yaml").is_file():
+            expanded += sorted(p for folder in ("trials", "seeds") for p in (run_dir / folder).glob("*") if p.is_dir())
+        else:
+            expanded.append(run_dir)
+    return expanded
+
+
+def _mean_sd(values: list) -> tuple[float | None, float | None]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def aggregate(summaries: list[RunSummary]) -> list[RunSummary]:
+    """One row per task and setting: runs that differ only in ``optim.seed`` become their mean, with
+    the sample standard deviation and the number of runs; a single run stays as it is."""
+    groups: dict[tuple[str, str], list[RunSummary]] = {}
+    for summary in summaries:
+        groups.setdefault((summary.task, summary.setting), []).append(summary)
+    rows = []
+    for members in groups.values():
+        if len(members) == 1:
+            rows.append(members[0])
+            continue
+        names = tuple(m.run for m in members)
+        test, test_sd = _mean_sd([m.test_metric for m in members])
+        best, best_sd = _mean_sd([m.best_val_metric for m in members])
+        label = ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]} ({len(names)} seeds)"
+        rows.append(replace(members[0], run=label, runs=names, test_metric=test, test_sd=test_sd,
+                            best_val_metric=best, best_val_sd=best_sd,
+                            last_test_metric=_mean_sd([m.last_test_metric for m in members])[0],
+                            seconds=_mean_sd([m.seconds for m in members])[0]))
+    return rows
 
 
 def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
-    """Summaries of the finished runs, and one line for each directory that was skipped (and why)."""
+    """The rows of the finished runs (seeds of one setting aggregated: :func:`aggregate`), and one
+    line for each directory that was skipped (and why)."""
     summaries, skipped = [], []
-    for run_dir in map(Path, run_dirs):
+    for run_dir in _expand(run_dirs):
         if not run_dir.is_dir():
             skipped.append(f"{run_dir}: not a directory")
             continue
@@ -91,7 +157,7 @@ def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
         except (OSError, ValueError, KeyError, TypeError) as error:
             reason = str(error) if type(error) is ValueError else f"unreadable ({type(error).__name__}: {error})"
             skipped.append(f"{run_dir}: skipped: {reason}")
-    return summaries, skipped
+    return aggregate(summaries), skipped
 
 
 def _by_task(summaries: list[RunSummary]) -> dict[str, list[RunSummary]]:
@@ -139,7 +205,10 @@ def figure(summaries: list[RunSummary]):
             if mine:
                 ax.scatter([r.size_kbits for r in mine], [r.test_metric for r in mine], marker=markers[label],
                            color=colors[label], s=60, label=label)
-        for run in runs:  # two runs of one family differ by name
+        for run in runs:  # two runs of one family differ by name; a row of seeds has its spread
+            if run.n > 1:
+                ax.errorbar(run.size_kbits, run.test_metric, yerr=run.test_sd, color=colors[family(run)], capsize=4,
+                            linewidth=1.2)
             ax.annotate(run.run, (run.size_kbits, run.test_metric), textcoords="offset points", xytext=(5, 4),
                         fontsize=7, alpha=0.8)
         ax.set_xscale("log")
@@ -168,9 +237,9 @@ def write_comparison(summaries: list[RunSummary], out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["task", *COLUMNS])
+    writer.writerow(["task", *COLUMNS, *CSV_COLUMNS])
     for summary in summaries:
-        writer.writerow([summary.task, *summary.cells()])
+        writer.writerow([summary.task, *summary.cells(), *summary.statistics_cells()])
     files = {"compare.md": markdown_table(summaries).encode(), "compare.csv": text.getvalue().encode(),
              "compare.png": _plot(summaries)}
     for name, data in files.items():
