@@ -1,5 +1,6 @@
 """The README's command-line block, run as written: every line in order, by bash, in a scratch
-directory whose ``~/data`` (and ``$HADAMRNN_DATA``) holds small fixture copies of MNIST and HAPT."""
+directory whose ``~/data`` (and ``$HADAMRNN_DATA``) holds small fixture copies of MNIST and HAPT,
+beside a small ``sweep.yaml`` (the README's sweep reads one: docs/sweeps.md shows the format)."""
 
 import os
 import re
@@ -7,8 +8,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from conftest import write_hapt, write_mnist
 
@@ -37,6 +36,9 @@ def test_every_readme_command_runs_as_written(tmp_path):
     write_hapt(write_mnist(home / "data"))
     work = tmp_path / "work"
     work.mkdir()
+    (work / "sweep.yaml").write_text(
+        "base: copy-smoke\nset: {data.length: 30, optim.epochs: 1, data.train_samples: 128, data.val_samples: 32, "
+        "data.test_samples: 32}\nspace: {optim.lr: {low: 1.0e-3, high: 1.0e-2, log: true}}\ntrials: 2\nseeds: [1, 2]\n")
     env = {**os.environ, "HOME": str(home), "HADAMRNN_DATA": str(home / "data"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     arm = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")

@@ -209,3 +209,11 @@ def test_compare_takes_a_whole_sweep_and_groups_the_best_trial_with_its_seed_run
     assert table.count("\n| ") == 1 + 3 + 1  # header, the three other trials, the group
     assert main(["compare", str(out / "seeds" / "seed-1"), str(out / "seeds" / "seed-2")]) == 0
     assert "(n = 2)" in capsys.readouterr().out  # the seed runs alone
+
+
+def test_one_worker_with_a_seeded_sampler_runs_the_same_trials_again(tmp_path):
+    spec = _spec(tmp_path)
+    run_sweep(spec, tmp_path / "a")
+    run_sweep(spec, tmp_path / "b")
+    params = [[t.params for t in _study(tmp_path / name).get_trials()] for name in ("a", "b")]
+    assert params[0] == params[1] and len(params[0]) == 4
