@@ -27,7 +27,8 @@ IMPORTS = {"python": "pass", "torch": "import torch", "torch + torch._dynamo": "
            "hadamrnn.native (numba)": "import hadamrnn.native"}
 
 
-def _seconds(command: list[str]) -> float:
+def seconds(command: list[str]) -> float:
+    """Wall time of a command in a fresh process (benchmarks/sweep.py uses it too)."""
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - started
@@ -50,13 +51,13 @@ def main() -> None:
         config.write_text(f"data: {{name: npz, path: {work / 'small.npz'}, batch_size: 16}}\n"
                           f"model: {{hidden_size: 16}}\n")
         train = [sys.executable, "-m", "hadamrnn.cli", "train", str(config)]
-        _seconds(train + ["--out", str(work / "warm")])  # numba compiles or loads its cache once
+        seconds(train + ["--out", str(work / "warm")])  # numba compiles or loads its cache once
         for epochs in args.epochs:
-            times = [_seconds(train + ["--set", f"optim.epochs={epochs}", "--out", str(work / f"run{epochs}-{k}")])
+            times = [seconds(train + ["--set", f"optim.epochs={epochs}", "--out", str(work / f"run{epochs}-{k}")])
                      for k in range(args.repeats)]
             rows[f"train, {epochs} epoch(s) of 2 steps"] = statistics.median(times)
     for name, code in IMPORTS.items():
-        rows[f"import {name}"] = statistics.median(_seconds([sys.executable, "-c", code]) for _ in range(args.repeats))
+        rows[f"import {name}"] = statistics.median(seconds([sys.executable, "-c", code]) for _ in range(args.repeats))
     if args.json:
         print(json.dumps({name: round(value, 3) for name, value in rows.items()}))
     else:

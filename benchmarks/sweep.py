@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from startup import seconds  # benchmarks/startup.py: run from benchmarks/, as python benchmarks/sweep.py does
 
 SPEC = """base: copy-smoke
 set: {{data.length: 30, optim.epochs: 1, data.train_samples: 256, data.val_samples: 64, data.test_samples: 64,
@@ -27,12 +27,6 @@ space: {{optim.lr: {{low: 1.0e-3, high: 1.0e-2, log: true}}}}
 trials: {trials}
 sampler: random
 """
-
-
-def _seconds(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -46,17 +40,17 @@ def main() -> None:
         work = Path(folder)
         spec = work / "spec.yaml"
         spec.write_text(SPEC.format(trials=args.trials))
-        _seconds(hadamrnn + ["sweep", str(spec), "--out", str(work / "warm-up")])  # numba's cache, once
+        seconds(hadamrnn + ["sweep", str(spec), "--out", str(work / "warm-up")])  # numba's cache, once
         fresh = 0.0
         for k in range(args.trials):
             lr = 1e-3 * 10 ** (k / max(args.trials - 1, 1))
-            fresh += _seconds(hadamrnn + ["train", "copy-smoke", "--set", "data.length=30", "--set", "optim.epochs=1",
+            fresh += seconds(hadamrnn + ["train", "copy-smoke", "--set", "data.length=30", "--set", "optim.epochs=1",
                                           "--set", "data.train_samples=256", "--set", "data.val_samples=64",
                                           "--set", "data.test_samples=64", "--set", "model.hidden_size=32",
                                           "--set", f"optim.lr={lr}", "--out", str(work / f"fresh-{k}")])
         rows["fresh processes"] = fresh
         for workers in (1, 2):
-            rows[f"sweep, {workers} worker(s)"] = _seconds(
+            rows[f"sweep, {workers} worker(s)"] = seconds(
                 hadamrnn + ["sweep", str(spec), "--out", str(work / f"sweep-{workers}"), "--workers", str(workers)])
     result = {name: {"seconds": round(s, 1), "trials_per_hour": round(args.trials * 3600 / s)} for name, s in rows.items()}
     result["one trial's start-up (s)"] = round((rows["fresh processes"] - rows["sweep, 1 worker(s)"]) / args.trials, 2)
