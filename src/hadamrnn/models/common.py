@@ -55,6 +55,10 @@ class SequenceModel(nn.Module):
         last, ``(B, n)``, when ``last_only``."""
         raise NotImplementedError
 
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the recurrent weight (hidden to hidden): ``optim.recurrent_lr`` trains them."""
+        raise NotImplementedError
+
     def forward(self, inputs: Tensor) -> Tensor:
         check_inputs(inputs, self.task.vocab_size, self.task.input_size)
         x = self.embedding(inputs) if self.embedding is not None else inputs

@@ -55,6 +55,9 @@ class FastGRNN(SequenceModel):
         self.zeta_raw = nn.Parameter(torch.tensor(1.0))
         self.nu_raw = nn.Parameter(torch.tensor(-4.0))
 
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return list(self.U.parameters())  # U, or its low-rank factors: FastGRNN's hidden-to-hidden matrix
+
     def states(self, x: Tensor, last_only: bool) -> Tensor:
         projected = self.W(x)  # (B, T, n): W x_t for every step at once
         zeta, nu = torch.sigmoid(self.zeta_raw), torch.sigmoid(self.nu_raw)

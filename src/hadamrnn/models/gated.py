@@ -20,6 +20,9 @@ class Gated(SequenceModel):
         layer = {"lstm": nn.LSTM, "gru": nn.GRU}[cell]
         self.rnn = layer(task.input_size, hidden_size, batch_first=True)
 
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return [self.rnn.weight_hh_l0]  # every gate's hidden-to-hidden weight
+
     def states(self, x: Tensor, last_only: bool) -> Tensor:
         states = self.rnn(x)[0]
         return states[:, -1] if last_only else states

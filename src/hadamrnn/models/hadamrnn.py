@@ -145,6 +145,10 @@ class HadamRNN(nn.Module):
         """The parametrization ``u ↦ W``."""
         return parametrization(self.recurrent)
 
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        """``[u]``: the latent whose signs are ``W``'s (``optim.recurrent_lr``, alias ``latent_lr``)."""
+        return [self.latent]
+
     @property
     def latent(self) -> nn.Parameter:
         """The latent vector ``u`` of shape ``(n,)``."""

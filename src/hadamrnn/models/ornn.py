@@ -45,7 +45,7 @@ class ORNN(SequenceModel):
     for ``ornn``, a ``q``-bit quantizer for ``ornn-quantized``)."""
 
     def __init__(self, task: Task, hidden_size: int, input_bits: int | None, output_bits: int | None,
-                 recurrent_bits: int | None = None, engine: str = "auto") -> None:
+                 recurrent_bits: int | None = None, engine: str = "auto", init: str = "torch") -> None:
         n = hidden_size
         super().__init__(task, QuantizedLinear(n, task.output_size, quantizer=output_bits), nn.ReLU())
         self.input = QuantizedLinear(task.input_size, n, quantizer=input_bits)
@@ -53,10 +53,16 @@ class ORNN(SequenceModel):
         # The Cayley map: ten times cheaper than the matrix exponential at n = 512 (18 vs 198 ms
         # forward and backward, measured); it cannot reach orthogonal matrices with eigenvalue -1.
         self.recurrent = orthogonal(nn.Linear(n, n, bias=False), orthogonal_map="cayley")
+        if init != "torch":  # kept exactly: the parametrization stores it as the base the Cayley map multiplies
+            with torch.no_grad():
+                self.recurrent.weight = orthogonal_init(init, n)
         self.recurrent_bits, self.engine = recurrent_bits, engine
         self.recurrent_quantizer: Quantizer = (FullPrecision() if recurrent_bits is None else
                                                ScaledSign(1 / math.sqrt(n)) if recurrent_bits == 1 else
                                                UniformQuantizer(recurrent_bits))
+
+    def recurrent_parameters(self) -> list[nn.Parameter]:
+        return list(self.recurrent.parametrizations.weight.parameters())  # what the Cayley map turns into W
 
     def recurrent_weight(self) -> Tensor:
         """The ``W`` the recurrence uses, ``(n, n)``: orthogonal, or its quantized version."""
@@ -80,6 +86,31 @@ class ORNN(SequenceModel):
         return rows
 
 
+INITS = ("torch", "haar", "henaff")
+
+
+def orthogonal_init(kind: str, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """An ``n × n`` orthogonal matrix to start ``W`` from, drawn from torch's RNG (or ``generator``):
+
+    - ``haar``: uniformly distributed over the orthogonal group (the QR decomposition of a Gaussian
+      matrix, signs fixed by ``R``'s diagonal; Mezzadri 2007), eigenvalue angles spread over the circle;
+    - ``henaff``: block-diagonal 2×2 rotations by angles uniform in ``[-π, π]`` (Henaff, Szlam and
+      LeCun 2016; a trailing 1 for odd ``n``): eigenvalues ``e^{±iθ_k}``, a spectrum spread evenly.
+
+    ``torch`` (not drawn here) is PyTorch's orthogonal parametrization of ``nn.Linear``'s default initialisation."""
+    if kind == "haar":
+        q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))
+        return (q * torch.sign(torch.diagonal(r))).float()
+    if kind == "henaff":
+        w = torch.eye(n, dtype=torch.float64)
+        angles = torch.rand(n // 2, generator=generator, dtype=torch.float64) * 2 * math.pi - math.pi
+        for k, angle in enumerate(angles.tolist()):
+            c, s = math.cos(angle), math.sin(angle)
+            w[2 * k:2 * k + 2, 2 * k:2 * k + 2] = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+        return w.float()
+    raise ValueError(f"orthogonal initialisation must be one of {list(INITS)}, got {kind!r}")
+
+
 @dataclass
 class ORNNOptions:
     """The ``model:`` keys of the full-precision orthogonal RNN."""
@@ -90,6 +121,7 @@ class ORNNOptions:
     output_bits: int | None = option(None, low=2, high=16)
     embedding_dim: int | None = option(None, low=1, high=2**16)
     engine: str = option("auto", choices=("auto", "loop", "fused", "kernel"))
+    init: str = option("torch", choices=INITS)  # W's start: orthogonal_init
 
 
 @dataclass
@@ -103,8 +135,9 @@ class QuantizedORNNOptions:
     output_bits: int | None = option(4, low=2, high=16)
     embedding_dim: int | None = option(None, low=1, high=2**16)
     engine: str = option("auto", choices=("auto", "loop", "fused", "kernel"))
+    init: str = option("torch", choices=INITS)
 
 
 def build(options: ORNNOptions | QuantizedORNNOptions, task: Task) -> ORNN:
     return ORNN(task, options.hidden_size, options.input_bits, options.output_bits,
-                getattr(options, "recurrent_bits", None), options.engine)
+                getattr(options, "recurrent_bits", None), options.engine, options.init)

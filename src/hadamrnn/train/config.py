@@ -43,7 +43,9 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     lr: float = option(1e-3, above=0.0, high=10.0)
-    latent_lr: float | None = option(None, low=0.0, high=10.0)  # learning rate of the latent u (None: lr); 0 freezes W
+    latent_lr: float | None = option(None, low=0.0, high=10.0)  # hadamrnn's name for recurrent_lr (the latent u)
+    recurrent_lr: float | None = option(None, low=0.0, high=10.0)  # every family's recurrent weight (None: lr); 0 freezes it
+    clip_norm: float | None = option(None, above=0.0, high=1e6)  # clip the gradient's 2-norm to this (None: never)
     gamma: float = option(1.0, above=0.0, high=1.0)  # StepLR factor applied after every epoch
     epochs: int = option(1, low=1, high=1_000_000)
     seed: int = option(0, low=0, high=SEED_MAX)

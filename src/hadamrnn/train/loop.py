@@ -370,10 +370,17 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
         _start_from(model, opt.init_from, device)
     latent = model.latent if isinstance(model, HadamRNN) else None
     if latent is None and opt.latent_lr is not None:
-        raise ValueError(f"optim.latent_lr applies to the latent of hadamrnn's W; model.name is {config.model.name!r}")
-    groups = [{"params": [p for p in model.parameters() if p is not latent]}]
-    if latent is not None:
-        groups.append({"params": [latent], "lr": opt.lr if opt.latent_lr is None else opt.latent_lr})
+        raise ValueError(f"optim.latent_lr applies to the latent of hadamrnn's W; model.name is {config.model.name!r}: "
+                         f"set optim.recurrent_lr, every family's name for it")
+    if opt.latent_lr is not None and opt.recurrent_lr is not None:
+        raise ValueError("optim.latent_lr and optim.recurrent_lr name the same learning rate; set one")
+    recurrent_lr = opt.recurrent_lr if opt.recurrent_lr is not None else opt.latent_lr
+    recurrent = model.recurrent_parameters()
+    # HadamRNN's latent always has a group of its own, as in earlier checkpoints; the others only when set.
+    separate = latent is not None or recurrent_lr is not None
+    groups = [{"params": [p for p in model.parameters() if not (separate and any(p is q for q in recurrent))]}]
+    if separate:
+        groups.append({"params": recurrent, "lr": opt.lr if recurrent_lr is None else recurrent_lr})
     optimizer = torch.optim.Adam(groups, lr=opt.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=opt.gamma)
     log = MetricsLog(run_dir)
@@ -462,6 +469,12 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                     bar.close()
                     raise TrainingDiverged(_divergence(run_dir, epoch, k, state["global_step"], loss_total,
                                                        gradient_norm, config.optim.lr))
+                if opt.clip_norm is not None and gradient_norm > opt.clip_norm:
+                    # Scaled by the float64 norm (the same on every process); clip_grad_norm_'s float32 norm
+                    # overflows to infinity for large finite gradients and would zero them.
+                    for parameter in model.parameters():
+                        if parameter.grad is not None:
+                            parameter.grad.mul_(opt.clip_norm / gradient_norm)
                 optimizer.step()
                 stop_everywhere = stop_everywhere or stops > 0
                 state["loss_sum"] += loss_total
