@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The fair study (README.md here), one sweep at a time (each uses both cores). Resumable: run it
+# again and each sweep continues where it stopped (a killed trial resumes from its checkpoint), a
+# finished one starts nothing. Usage: docs/results/fair/run.sh TASK [DATA_DIR]   (TASK: har6)
+set -euo pipefail
+task=$1
+data=${2:-../shared/data}
+cd "$(dirname "$0")/../../.."
+for spec in docs/results/fair/"$task"/*.yaml; do
+    family=$(basename "$spec" .yaml)
+    .venv/bin/hadamrnn sweep "$spec" --out "runs/fair/$task-$family" --data-dir "$data"
+done
