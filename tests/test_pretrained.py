@@ -70,3 +70,12 @@ def test_an_overlong_pretrained_name_is_a_short_error(capsys, command):
     assert main([command[0], "pretrained:" + "x" * 300, *command[1:]]) == 2
     err = capsys.readouterr().err
     assert "no pretrained model 'xxx" in err and "File name too long" not in err and len(err) < 400, err
+
+
+def test_the_paper_recipe_model_reaches_the_papers_level(real_data):
+    """`hadamrnn eval pretrained:pmnist-paper` on the real pMNIST test set: at least 0.953."""
+    from hadamrnn.train import evaluate, load_splits
+
+    model, config, info = load_trained("pretrained:pmnist-paper")
+    splits = load_splits(config, real_data("mnist"))
+    assert evaluate(model.eval(), splits.test, info, 1000)["metric"] >= 0.953
