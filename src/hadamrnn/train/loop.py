@@ -311,8 +311,9 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     begun.
     ``stop_after_steps``: stop (as if killed) right after the checkpoint of that global step; for
     testing resumption. ``on_epoch``: called with each epoch's record of ``metrics.jsonl`` once its
-    checkpoint is written; returning True stops the run there (``stopped="pruned"``: a sweep's pruner). ``command``: the command line that started the run, kept in ``results.json``
-    (a resumed run keeps the first one and adds its own).
+    checkpoint is written; returning True stops the run there (``stopped="pruned"``: a sweep's
+    pruner). ``command``: the command line that started the run, kept in ``results.json`` (a
+    resumed run keeps the first one and adds its own).
     """
     run_dir = Path(run_dir)
     # One run per directory. Under torchrun the first process holds the lock for all of them.
