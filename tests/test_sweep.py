@@ -217,3 +217,23 @@ def test_one_worker_with_a_seeded_sampler_runs_the_same_trials_again(tmp_path):
     run_sweep(spec, tmp_path / "b")
     params = [[t.params for t in _study(tmp_path / name).get_trials()] for name in ("a", "b")]
     assert params[0] == params[1] and len(params[0]) == 4
+
+
+def test_a_trial_that_raises_is_failed_with_its_error_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    import hadamrnn.sweep as sweep
+
+    real, calls = sweep._train, []
+
+    def flaky(config, run_dir, *args):
+        calls.append(run_dir.name)
+        if len(calls) == 2:
+            raise RuntimeError("a PyTorch error in one trial")
+        return real(config, run_dir, *args)
+
+    monkeypatch.setattr(sweep, "_train", flaky)
+    out = tmp_path / "out"
+    run_sweep(_spec(tmp_path), out)
+    trials = _study(out).get_trials()
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and failed[0].user_attrs["error"] == "RuntimeError: a PyTorch error in one trial"
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 4  # another trial took its place

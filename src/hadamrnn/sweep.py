@@ -344,8 +344,8 @@ def _run(study, trial, spec: SweepSpec, out: Path, data_dir: str | None, params:
                                                              if k not in ("host", "pid", "alive_at")},
                                                           "retry_of": trial.number, "run_dir": relative})
             raise
-        except (ValueError, OSError) as error:  # the same configuration would fail again: not retried
-            trial.set_user_attr("error", str(error)[:500])
+        except Exception as error:  # an error, not a kill: the same configuration would fail again, not retried
+            trial.set_user_attr("error", f"{type(error).__name__}: {str(error)[:500]}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             say(f"{study.study_name}: trial {trial.number} failed ({shown}): {str(error)[:300]}")
             return
