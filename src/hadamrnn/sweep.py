@@ -372,11 +372,11 @@ def _prepared(study, what: str):
                      f"it (optuna delete-study --study-name '{study.study_name}' --storage URL) and run the sweep again")
 
 
-def _open(spec: SweepSpec, out: Path, storage_url: str | None, data_dir: str | None):
+def _open(spec: SweepSpec, storage, data_dir: str | None):
     """The study, created by exactly one worker (Optuna refuses a second creation), which enqueues a grid's points."""
     optuna = _optuna()
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if spec.prune else optuna.pruners.NopPruner()
-    options = dict(storage=_storage(storage_url, out), study_name=spec.study, sampler=spec.sampler_for(optuna),
+    options = dict(storage=storage, study_name=spec.study, sampler=spec.sampler_for(optuna),
                    pruner=pruner)
     try:
         study = optuna.create_study(direction=_direction(spec, data_dir), load_if_exists=False, **options)
@@ -483,7 +483,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, storage_url: str | None = 
     if workers > 1:
         import multiprocessing
 
-        _open(spec, out, storage_url, data_dir)  # the tables and the study, created once before the workers start
+        _open(spec, _storage(storage_url, out), data_dir)  # the tables and the study, once before the workers start
         context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no fork of torch's threads
         threads = max(1, (os.cpu_count() or 1) // workers)
         processes = [context.Process(target=_worker, args=(str(out / "sweep.yaml"), str(out), storage_url, None,
@@ -498,7 +498,7 @@ def run_sweep(spec_path: str | Path, out: str | Path, storage_url: str | None = 
                              f"continue (a killed worker's trial is retried)")
         return
     storage = _storage(storage_url, out)
-    trials = _open(spec, out, storage_url, data_dir)
+    trials = _open(spec, storage, data_dir)
     _search(trials, spec, out, data_dir, say)
     _reseed(trials, spec, out, storage, data_dir, say)
 
