@@ -37,6 +37,9 @@ def test_compare_prints_one_table_per_task_and_names_skipped_runs(runs, capsys):
     row = next(line for line in out.splitlines() if line.startswith("| copy-hadamrnn"))
     results = json.loads((runs / "copy-hadamrnn" / "results.json").read_text())
     assert f"{results['size_bits']['total'] / 1000:.2f}" in row and "8 sign bits (full Hadamard) / 4-bit + scale" in row
+    header = next(line for line in out.splitlines() if line.startswith("| run"))
+    per_epoch = [cell.strip() for cell in header.split("|")].index("s / epoch")
+    assert row.split("|")[per_epoch].strip() == f"{results['seconds'] / results['epochs']:.1f}"
     assert "unfinished: skipped: unfinished (no results.json)" in err
     assert "broken: skipped: results.json: not valid JSON" in err
     assert "missing: not a directory" in err

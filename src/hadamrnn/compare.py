@@ -22,7 +22,7 @@ from .untrusted import parse_json, parse_yaml
 __all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS"]
 
 COLUMNS = ("run", "model", "hidden", "block", "W / U / V", "size (kbit)", "test metric", "last", "best val",
-           "epochs", "train time (s)", "command")
+           "epochs", "train time (s)", "s / epoch", "command")
 CSV_COLUMNS = ("runs", "n", "test_mean", "test_sd", "best_val_mean", "best_val_sd")
 
 
@@ -40,7 +40,7 @@ class RunSummary:
     last_test_metric: float | None  # of the last checkpoint
     best_val_metric: float | None
     epochs: int | None
-    seconds: float | None
+    seconds: float | None  # training and each epoch's validation, without the final test
     command: str | None  # the command line that trained it, where the run recorded it
     setting: str = ""  # the resolved configuration without optim.seed: runs of one setting form a row
     runs: tuple = ()  # the runs of a row of several seeds (their names); () for a single run
@@ -50,6 +50,10 @@ class RunSummary:
     @property
     def n(self) -> int:
         return max(len(self.runs), 1)
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return self.seconds / self.epochs if self.seconds is not None and self.epochs else None
 
     @property
     def sparse_block(self) -> int | None:
@@ -68,7 +72,7 @@ class RunSummary:
                 self.precision, number(self.size_kbits, 2),
                 f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", number(self.last_test_metric),
                 spread(self.best_val_metric, self.best_val_sd), "—" if self.epochs is None else str(self.epochs),
-                number(self.seconds, 0), self.command or "—"]
+                number(self.seconds, 0), number(self.seconds_per_epoch, 1), self.command or "—"]
 
     def statistics_cells(self) -> list:
         """The CSV's columns of a row of seeds: its runs, n, and the means and standard deviations."""
