@@ -64,6 +64,11 @@ def test_sizes_in_bits_by_hand():
     low_rank = _model("fastgrnn", task, w_rank=2, u_rank=4, bits=4)
     assert model_size_bits(low_rank)["total"] == ((4 * n * 2 + 32) + (4 * 2 * d + 32) + (4 * n * 4 + 32)
                                                   + (4 * 4 * n + 32) + 32 * (2 * n + 2 + c * n + c))
+    eight_bit_readout = _model("fastgrnn", task, u_rank=4, bits=8, output_bits=8)
+    assert model_size_bits(eight_bit_readout)["V"] == 8 * c * n + 32
+    v = eight_bit_readout.output.quantized_weight()
+    levels = v / (v.abs().max() / 127)
+    assert torch.allclose(levels, levels.round(), atol=1e-4) and levels.abs().max().round() == 127  # 8-bit levels
     quantized = _model("ornn-quantized", task, recurrent_bits=3)
     assert model_size_bits(quantized)["W"] == 3 * n * n + 32
     for name in NAMES:  # every parameter counted once (quantized tensors at fewer bits)

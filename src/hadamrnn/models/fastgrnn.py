@@ -6,7 +6,8 @@
 
 ``W`` (n × d) and ``U`` (n × n) are optionally low rank (``W = W_1 W_2`` with ``W_1`` n × r and
 ``W_2`` r × d; likewise ``U``) and optionally ``p``-bit (each factor quantized by the uniform
-quantizer with a straight-through gradient, FastGRNN-LSQ style). Read-out ``V h + c``. ζ and ν
+quantizer with a straight-through gradient, FastGRNN-LSQ style). Read-out ``V h + c``, ``V``
+optionally ``output_bits``-bit (the bytes of a microcontroller model are counted whole). ζ and ν
 start at σ(1) and σ(−4), as in the reference implementation (EdgeML).
 """
 
@@ -45,9 +46,10 @@ class _Matrix(nn.Module):
 
 
 class FastGRNN(SequenceModel):
-    def __init__(self, task: Task, hidden_size: int, w_rank: int | None, u_rank: int | None, bits: int | None) -> None:
+    def __init__(self, task: Task, hidden_size: int, w_rank: int | None, u_rank: int | None, bits: int | None,
+                 output_bits: int | None = None) -> None:
         n = hidden_size
-        super().__init__(task, nn.Linear(n, task.output_size))
+        super().__init__(task, QuantizedLinear(n, task.output_size, quantizer=output_bits))
         self.W = _Matrix("W", n, task.input_size, w_rank, bits)
         self.U = _Matrix("U", n, n, u_rank, bits)
         self.bias_gate = nn.Parameter(torch.ones(n))
@@ -75,7 +77,7 @@ class FastGRNN(SequenceModel):
         n, classes = self.bias_gate.shape[0], self.task.output_size
         rows = [*self.W.size_rows(), *self.U.size_rows(), quantized_size("b_z", (n,), None),
                 quantized_size("b_h", (n,), None), quantized_size("zeta_nu", (2,), None),
-                quantized_size("V", (classes, n), None), quantized_size("c", (classes,), None)]
+                quantized_size("V", (classes, n), self.output.quantizer.bits), quantized_size("c", (classes,), None)]
         if self.embedding is not None:
             rows.append(quantized_size("embedding", tuple(self.embedding.weight.shape), None))
         return rows
@@ -90,8 +92,9 @@ class FastGRNNOptions:
     w_rank: int | None = option(None, low=1, high=2**14)  # None: full rank
     u_rank: int | None = option(None, low=1, high=2**14)
     bits: int | None = option(None, low=2, high=16)  # p-bit W and U factors; None: float
+    output_bits: int | None = option(None, low=2, high=16)  # p-bit read-out V; None: float
     embedding_dim: int | None = option(None, low=1, high=2**16)
 
 
 def build(options: FastGRNNOptions, task: Task) -> FastGRNN:
-    return FastGRNN(task, options.hidden_size, options.w_rank, options.u_rank, options.bits)
+    return FastGRNN(task, options.hidden_size, options.w_rank, options.u_rank, options.bits, options.output_bits)
