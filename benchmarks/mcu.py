@@ -1,6 +1,7 @@
 """HadamRNN on a Cortex-M4: flash, RAM and executed instructions per step, beside a dense int8 step.
 
     python benchmarks/mcu.py [--bits 12] [--json]
+    python benchmarks/mcu.py --model SOURCE --window T [--json]   # one trained model, per step and per window
 
 Needs ``arm-none-eabi-gcc`` and ``qemu-system-arm`` (Debian: ``apt-get install gcc-arm-none-eabi
 libnewlib-arm-none-eabi qemu-system-arm``). For each n in {64, 128, 256, 512}, a full and a block
@@ -18,6 +19,11 @@ The same is measured, in the same run and with the same flags, for a plain dense
 ``W``/``U``, int16 states and int32 accumulators (``benchmarks/mcu/dense_step.c``). Executed
 instructions are not cycles: a load takes two cycles on a Cortex-M4, a taken branch one to three,
 so no cycle count is claimed here.
+
+With ``--model`` (a run directory, checkpoint or ``pretrained:NAME`` trained with ``model.state_bits``,
+exported as ``hadamrnn export SOURCE --target c`` does), the same flash, RAM and instructions per step
+are measured for that model, with its stored bytes (the constant arrays of the generated C) and the
+instructions of one window: ``T`` steps and the read-out, less the count of a run of no step.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import torch
 
 from hadamrnn import HadamRNN, HadamRNNConfig
 from hadamrnn.deploy import runtime
-from hadamrnn.deploy.codegen import write_c
+from hadamrnn.deploy.codegen import load_integer_model, weight_bytes, write_c
 from hadamrnn.deploy.export import export_model
 from hadamrnn.deploy.integer import quantize_model
 
@@ -63,22 +69,25 @@ def _object_size(source: Path, opt: str, folder: Path) -> dict:
     return {"flash": text + data, "static_ram": data + bss, "stack": stack}
 
 
+def _count(sources: list[Path], opt: str, defines: list[str], folder: Path) -> int:
+    """Instructions executed under QEMU by the program built from ``sources`` with ``defines``."""
+    elf = folder / f"{'_'.join(d.lstrip('-D').replace('=', '') for d in defines)}{opt}.elf"
+    _run(["arm-none-eabi-gcc", "-std=c99", opt, *CPU, *defines, "-nostartfiles",
+          "--specs=rdimon.specs", "-T", str(folder / "mps2_an386.ld"), "-I", str(folder), "-o", str(elf),
+          str(folder / "startup_mps2.c"), *map(str, sources)], folder)
+    process = subprocess.Popen([*QEMU, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain", "-D", "/dev/stderr"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines = 0
+    while chunk := process.stderr.read(1 << 20):
+        lines += chunk.count(b"\n")
+    if process.wait() != 0:
+        raise RuntimeError(f"{elf.name} failed under QEMU")
+    return lines
+
+
 def _instructions(sources: list[Path], opt: str, defines: list[str], folder: Path, steps: tuple[int, int]) -> float:
     """Executed instructions per step: (count(steps[1]) - count(steps[0])) / (steps[1] - steps[0])."""
-    counts = []
-    for count in steps:
-        elf = folder / f"steps{count}{opt}.elf"
-        _run(["arm-none-eabi-gcc", "-std=c99", opt, *CPU, *defines, f"-DSTEPS={count}", "-nostartfiles",
-              "--specs=rdimon.specs", "-T", str(folder / "mps2_an386.ld"), "-I", str(folder), "-o", str(elf),
-              str(folder / "startup_mps2.c"), *map(str, sources)], folder)
-        process = subprocess.Popen([*QEMU, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain", "-D", "/dev/stderr"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        lines = 0
-        while chunk := process.stderr.read(1 << 20):
-            lines += chunk.count(b"\n")
-        if process.wait() != 0:
-            raise RuntimeError(f"{elf.name} failed under QEMU")
-        counts.append(lines)
+    counts = [_count(sources, opt, [*defines, f"-DSTEPS={count}"], folder) for count in steps]
     return (counts[1] - counts[0]) / (steps[1] - steps[0])
 
 
@@ -126,16 +135,53 @@ def measure(n: int, block: int, d: int, bits: int, root: Path) -> dict:
     return row
 
 
+def measure_model(source: str, window: int, root: Path) -> dict:
+    """Flash, RAM, stored bytes and instructions per step and per window of one trained model."""
+    folder = root / "model"
+    subprocess.run([sys.executable, "-m", "hadamrnn", "export", source, "--target", "c", "-o", str(folder)],
+                   check=True, capture_output=True, text=True)
+    shutil.copy(HERE / "run_steps.c", folder)
+    integer = load_integer_model(folder / "integer_model.npz")
+    row = {"model": source, "n": integer.signs.size, "block": integer.block, "d": integer.u_levels.shape[1],
+           "bits": integer.bits, "window": window, "stored_bytes": weight_bytes(integer)}
+    sources = [folder / "run_steps.c", folder / "hadamrnn_model.c"]
+    for opt in ("-Os", "-O2"):
+        size = _object_size(folder / "hadamrnn_model.c", opt, folder)
+        stack = size["stack"]["hrnn_sequence"] + max(size["stack"]["hrnn_step"], size["stack"]["hrnn_logits"])
+        key = opt[1:]
+        row[f"flash_{key}"] = size["flash"]
+        row[f"ram_{key}"] = size["static_ram"] + stack
+        row[f"instructions_{key}"] = _instructions(sources, opt, [], folder, (2, 6))
+        row[f"window_instructions_{key}"] = (_count(sources, opt, [f"-DSTEPS={window}", "-DLOGITS"], folder)
+                                             - _count(sources, opt, ["-DSTEPS=0"], folder))
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, default=12, help="state bits (default 12)")
     parser.add_argument("--sizes", default="64,128,256,512", help="hidden sizes n, comma-separated")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
+    parser.add_argument("--model", help="a trained fixed-point model (run directory, checkpoint or pretrained:NAME)")
+    parser.add_argument("--window", type=int, default=128, help="steps of one window with --model (default 128)")
     args = parser.parse_args()
     missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
     if missing:
         print(f"{', '.join(missing)} not found; install with: {INSTALL}", file=sys.stderr)
         return 2
+    if args.model:
+        with tempfile.TemporaryDirectory() as tmp:
+            row = measure_model(args.model, args.window, Path(tmp))
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(f"{row['model']}: n = {row['n']}, block {row['block']}, d = {row['d']}, {row['bits']}-bit states; "
+                  f"{row['stored_bytes']} bytes of constants")
+            for key in ("Os", "O2"):
+                print(f"  -{key}: flash {row[f'flash_{key}']} B, RAM {row[f'ram_{key}']} B, "
+                      f"{row[f'instructions_{key}']:.0f} instructions per step, "
+                      f"{row[f'window_instructions_{key}']} per window of {row['window']} steps and the read-out")
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in map(int, args.sizes.split(",")):

@@ -1,6 +1,6 @@
 /* benchmarks/mcu.py's driver: STEPS recurrent steps on a fixed input, then exit. Executed
    instructions are counted for two values of STEPS; their difference divided by the difference of
-   STEPS is the cost of one step. */
+   STEPS is the cost of one step. With LOGITS, the read-out follows the last step (a whole window). */
 #include <stdio.h>
 #include <stdint.h>
 #ifdef DENSE
@@ -29,6 +29,13 @@ int main(void) {
             x[0] = (t * 37) % 700 - 350;
             hrnn_step(&state, x);
         }
+#ifdef LOGITS
+        {
+            hrnn_logit_t logits[HRNN_C];
+            hrnn_logits(&state, logits);
+            printf("%d\n", (int)logits[0]);
+        }
+#endif
         printf("%d\n", (int)state.h[0]);
     }
 #endif
