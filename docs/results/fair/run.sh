@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fair study (README.md here), one sweep at a time (each uses both cores). Resumable: run it
 # again and each sweep continues where it stopped (a killed trial resumes from its checkpoint), a
-# finished one starts nothing. Usage: docs/results/fair/run.sh TASK [DATA_DIR]   (TASK: har6, copy200, har6-mcu)
+# finished one starts nothing. Usage: docs/results/fair/run.sh TASK [DATA_DIR]   (TASK: har6, copy200, har6-mcu, pmnist, imdb)
 set -euo pipefail
 task=$1
 data=${2:-../shared/data}
