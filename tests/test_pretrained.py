@@ -35,11 +35,11 @@ def test_a_shipped_model_reproduces_its_recorded_logits(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_shipped_model_reaches_its_recorded_test_metric_on_the_real_data(name, real_data):
-    from hadamrnn.data import _FILES
+    from hadamrnn.data import DATASETS
     from hadamrnn.train import evaluate, load_splits
 
     model, config, info = load_trained(f"pretrained:{name}")
-    folders = sorted({Path(f.path).parts[0] for f in _FILES.get(config.data.name, [])})
+    folders = sorted({Path(f.path).parts[0] for f in DATASETS[config.data.name].files})
     splits = load_splits(config, real_data(*folders) if folders else None)
     result = evaluate(model, splits.test, info, 256)
     assert result["metric"] == pytest.approx(pretrained.describe(name)["results"]["test_metric"], abs=2e-3)

@@ -24,11 +24,15 @@ def _train(args: argparse.Namespace) -> int:
                                  f"--set takes only optim.epochs=N (to extend the run, or end it sooner)")
             epochs = int(value)
     config = None if args.resume else load_config(args.config, args.set, family=args.model)
+    if args.tensorboard:
+        from .train.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before anything is written
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     resume = f"hadamrnn train --resume --out {out}"
     try:
         result = fit(config, out, data_dir=args.data_dir, resume=args.resume, download=args.download, epochs=epochs,
-                     command=shlex.join(["hadamrnn", *args.argv]))
+                     command=shlex.join(["hadamrnn", *args.argv]), tensorboard=args.tensorboard)
     except KeyboardInterrupt:
         if checkpoint_path(out).is_file():
             print(f"\ninterrupted; the last checkpoint in {out} is intact (steps since it are lost): {resume}",
@@ -330,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help=data_help)
     train.add_argument("--out", help="run directory (default: runs/<config name>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files to OUT/tensorboard (pip install 'hadamrnn[tensorboard]')")
     train.add_argument("--download", action="store_true", help="fetch missing data files (needs internet)")
     train.set_defaults(run=_train)
 

@@ -21,7 +21,9 @@ import typing
 from dataclasses import field
 from typing import Any
 
-__all__ = ["OptionError", "option", "parse_options", "short_repr"]
+__all__ = ["OptionError", "option", "parse_options", "short_repr", "SEED_MAX"]
+
+SEED_MAX = 2**32 - 1  # seeds are unsigned 32-bit (NumPy's limit)
 
 
 class OptionError(ValueError):

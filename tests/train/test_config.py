@@ -14,8 +14,22 @@ def test_yaml_and_overrides(tmp_path):
     config = load_config(path, ["optim.gamma=0.98", "model.block_size=16", "model.input_bits=null"])
     assert config.data.name == "pmnist" and config.optim.lr == 1e-3 and config.optim.gamma == 0.98
     assert config.model.block_size == 16 and config.model.input_bits is None
-    overridden = load_config(path, ["optim.lr=2e-4", "data.path=1e5"])
+    overridden = load_config(path, ["optim.lr=2e-4", "data.name=npz", "data.path=1e5"])
     assert overridden.optim.lr == 2e-4 and overridden.data.path == "1e5"  # numbers only where a number is meant
+
+
+def test_each_data_set_takes_its_own_keys_and_a_null_keeps_the_default(tmp_path):
+    """data: keys by set (hadamrnn.data.DATASETS); configs written when every set listed every key,
+    null where unused, still load."""
+    with pytest.raises(ConfigError, match=r"unknown key data.length; valid keys in data: \['name', 'batch_size', "
+                                          r"'dir'\] \(data set 'har6' takes no other keys\)"):
+        load_config(_write(tmp_path, "data: {name: har6, length: 200}\n"))
+    old = load_config(_write(tmp_path, "data: {name: har6, batch_size: 64, length: null, train_samples: null, "
+                                       "val_samples: null, test_samples: null, seed: null, path: null, dir: null}\n"))
+    assert vars(old.data) == {
+        "name": "har6", "batch_size": 64, "dir": None}
+    copy = load_config(_write(tmp_path, "data: {name: copy, length: null, seed: 3}\n")).data
+    assert (copy.length, copy.train_samples, copy.seed) == (1000, 512_000, 3)  # the paper's setting by default
 
 
 @pytest.mark.parametrize("text, overrides, message", [
@@ -57,12 +71,12 @@ def test_every_shipped_config_loads():
     ("model: {hidden_size: 100}\n", r"model.hidden_size: 100 is not a power of two; nearest: 64 or 128"),
     ("model: {hidden_size: 64, block_size: 128}\n", r"model.block_size: 128 exceeds model.hidden_size 64"),
     ("model: {engine: warp}\n", r"model.engine: 'warp' is not one of"),
-    ("data: {name: mnist}\n", r"data.name: 'mnist' is not one of .*'smnist'"),
+    ("data: {name: mnist}\n", r"data.name: 'mnist' is not a data set; choose one of .*'smnist'"),
     ("optim: {lr: .inf}\n", r"optim.lr: inf is not a finite number; allowed: > 0.0 and <= 10.0"),
     ("optim: {gamma: .nan}\n", r"optim.gamma: nan is not a finite number"),
     ("optim: {latent_lr: -1}\n", r"optim.latent_lr: -1.0 is out of range; allowed: >= 0.0"),
     ("optim: {epochs: 0}\n", r"optim.epochs: 0 is out of range; allowed: >= 1"),
-    ("data: {seed: -1}\n", r"data.seed: -1 is out of range; allowed: >= 0 and <= 4294967295"),
+    ("data: {seed: -1}\n", r"data.seed: -1 is out of range; allowed: >= 0 and <= 4294967293"),
     (f"optim: {{seed: {2**64}}}\n", r"optim.seed: 18446744073709551616 is out of range"),
     ("optim: {checkpoint_minutes: -1}\n", r"optim.checkpoint_minutes: -1.0 is out of range"),
     ("[1, 2]\n", r"a config is a mapping with sections \['data', 'model', 'optim'\], got a list"),
@@ -93,11 +107,12 @@ def test_a_yaml_alias_bomb_gives_a_short_error_at_once(tmp_path):
 def test_every_error_is_a_config_error_not_a_traceback():
     """Every field of every section and model family set to values of every kind: each either
     loads or raises ConfigError."""
+    from hadamrnn.data import DATASETS
     from hadamrnn.models import FAMILIES
-    from hadamrnn.train.config import DataConfig, OptimConfig, from_dict
+    from hadamrnn.train.config import OptimConfig, from_dict
 
     values = [None, 0, -1, 1, 3, 2**70, 0.5, -0.0, float("inf"), float("nan"), "", "x" * 10_000, [1], {"a": 1}, True]
-    sections = [("data", DataConfig, {}), ("optim", OptimConfig, {})]
+    sections = [("optim", OptimConfig, {})] + [("data", dataset.options, {"name": name}) for name, dataset in DATASETS.items()]
     sections += [("model", family.options, {"name": name}) for name, family in FAMILIES.items()]
     cases = 0
     for section, cls, base in sections:
@@ -105,7 +120,7 @@ def test_every_error_is_a_config_error_not_a_traceback():
             for value in values:
                 cases += 1
                 try:
-                    from_dict({"data": {"name": "copy"}, section: {**base, field: value}})
+                    from_dict({"data": {"name": "copy"}, **{section: {**base, field: value}}})
                 except ConfigError as error:
                     assert len(str(error)) < 1000
     assert cases > 500

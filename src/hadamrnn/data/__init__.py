@@ -1,8 +1,18 @@
 """Data sets for the paper's benchmarks and your own, by name.
 
+Each data set or file format is one module of this package that defines a
+:class:`~hadamrnn.data.spec.DataSet` (its ``data:`` keys, ``info`` and ``load``); :data:`DATASETS`
+is the registry by name, as ``hadamrnn.models.FAMILIES`` is for model families.
 ``load_data(name, data_dir, download, **options)`` returns :class:`Splits` (train / val / test and
-the :class:`TaskInfo` a model needs). Names: ``copy``, ``smnist``, ``pmnist``, ``imdb``, ``sst2``,
-``qqp``, ``har2``, ``har6``, ``npz``.
+the :class:`TaskInfo` a model needs).
+
+| name | module | what |
+|---|---|---|
+| ``copy`` | ``data.copy`` | the copy task, generated (``length``, ``*_samples``, ``seed``) |
+| ``smnist``, ``pmnist`` | ``data.mnist`` | sequential and permuted MNIST, one pixel per step |
+| ``imdb``, ``sst2``, ``qqp`` | ``data.text`` | reviews and GLUE sentences as token ids |
+| ``har2``, ``har6`` | ``data.har`` | UCI HAPT windows of 9 sensor channels |
+| ``npz`` | ``data.npz`` | your arrays in one ``.npz`` file (``path``) |
 """
 
 from __future__ import annotations
@@ -12,66 +22,64 @@ from pathlib import Path
 
 import torch
 
-from . import har, mnist, text
+from ..options import OptionError, parse_options, short_repr
+from . import copy, har, mnist, npz, text
 from .arrays import ArrayDataset, Splits, TaskInfo
-from .copy import CopyTask, copy_baseline, copy_info, load_copy
+from .copy import CopyTask, copy_baseline
 from .files import DataError, data_dir, download as download_files
-from .npz import load_npz
+from .spec import DataOptions, DataSet
 
-__all__ = ["DATASETS", "load_data", "task_info", "summarize", "baseline", "dump", "CopyTask", "copy_baseline", "Splits", "TaskInfo",
-           "ArrayDataset", "DataError", "data_dir"]
+__all__ = ["DATASETS", "DataOptions", "DataSet", "data_options", "load_data", "task_info", "summarize", "baseline",
+           "dump", "CopyTask", "copy_baseline", "Splits", "TaskInfo", "ArrayDataset", "DataError", "data_dir"]
 
-DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
-_FILES = {"smnist": mnist.FILES, "pmnist": mnist.FILES, "imdb": text.IMDB_FILES, **text.GLUE_FILES,
-          "har2": har.FILES, "har6": har.FILES}
+DATASETS: dict[str, DataSet] = {**copy.DATASETS, **mnist.DATASETS, **text.DATASETS, **har.DATASETS, **npz.DATASETS}
 
 
-def _check(name: str, options: dict) -> dict:
-    options = {k: v for k, v in options.items() if v is not None}
-    allowed = {"copy": {"length", "train_samples", "val_samples", "test_samples", "seed"}, "npz": {"path"}}
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {list(DATASETS)}")
-    unknown = set(options) - allowed.get(name, set())
-    if unknown:
-        raise ValueError(f"data set {name!r} takes no option(s) {sorted(unknown)}; "
-                         f"it takes {sorted(allowed.get(name, set())) or 'none'}")
-    return options
+def data_options(values: dict | None = None) -> DataOptions:
+    """The ``data:`` options of the set ``values["name"]`` (default ``copy``), every key checked: a key
+    the set does not take is an error naming the keys it takes. A key set to null is not set (run
+    configs written before each set had keys of its own list every key, null where unused): it keeps
+    its default."""
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        return parse_options(DataOptions, values, "data")  # the error for a non-mapping
+    name = values.get("name", "copy")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise OptionError(f"data.name: {short_repr(name)} is not a data set; choose one of {list(DATASETS)}")
+    options = DATASETS[name].options
+    try:
+        return parse_options(options, {k: v for k, v in values.items() if v is not None}, "data")
+    except OptionError as error:
+        if "unknown key" in str(error):
+            raise OptionError(f"{error} (data set {name!r} takes no other keys)") from None
+        raise
 
 
-def task_info(name: str, data_dir_path: str | Path | None = None, **options) -> TaskInfo:
-    """What a model needs to know about data set ``name``, without loading it (npz excepted)."""
-    options = _check(name, options)
-    if name == "copy":
-        return copy_info()
-    if name in ("smnist", "pmnist"):
-        return mnist.INFO[name]
-    if name == "imdb":
-        return text.IMDB_INFO
-    if name in ("sst2", "qqp"):
-        return text.glue_info(data_dir(data_dir_path), name)
-    if name in ("har2", "har6"):
-        return har.har_info(int(name[-1]))
-    return load_npz(options.get("path")).info
+def _options(data: str | DataOptions, options: dict) -> DataOptions:
+    if isinstance(data, DataOptions):
+        if options:
+            raise TypeError("pass the data set's options either as DataOptions or as keywords, not both")
+        return data
+    return data_options({"name": data, **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}})
 
 
-def load_data(name: str, data_dir_path: str | Path | None = None, download: bool = False, **options) -> Splits:
-    """Load data set ``name``. Options: copy — ``length``, ``train_samples``, ``val_samples``,
-    ``test_samples``, ``seed``; npz — ``path``. Others take none (``None`` values are ignored)."""
-    options = _check(name, options)
-    root = data_dir(data_dir_path)
-    if download and name in _FILES:
-        download_files(name, _FILES[name], root)
-    if name == "copy":
-        return load_copy(**options)
-    if name == "npz":
-        return load_npz(options.get("path"))
-    if name == "imdb":
-        return text.load_imdb(root)
-    if name in ("har2", "har6"):
-        return har.load_har(root, classes=int(name[-1]))
-    if name in ("sst2", "qqp"):
-        return text.load_glue(root, name)
-    return mnist.load_mnist(root, permuted=name == "pmnist")
+def task_info(data: str | DataOptions, data_dir_path: str | Path | None = None, **options) -> TaskInfo:
+    """What a model needs to know about a data set (a name and its options as keywords, or
+    :class:`DataOptions`), reading as little as it can (an npz file is read whole)."""
+    options = _options(data, options)
+    return DATASETS[options.name].info(options, data_dir(data_dir_path))
+
+
+def load_data(data: str | DataOptions, data_dir_path: str | Path | None = None, download: bool = False,
+              **options) -> Splits:
+    """Load a data set: a name and its ``data:`` options as keywords (``load_data("copy", length=200)``),
+    or :class:`DataOptions`. Files are read from ``data_dir_path`` (else ``$HADAMRNN_DATA``, else
+    ``./data``); ``download`` fetches those missing."""
+    options = _options(data, options)
+    dataset, root = DATASETS[options.name], data_dir(data_dir_path)
+    if download and dataset.files:
+        download_files(options.name, list(dataset.files), root)
+    return dataset.load(options, root)
 
 
 def summarize(splits: Splits, max_classes: int = 20) -> dict:

@@ -10,14 +10,18 @@ seed ``s`` is the same on every call and every machine.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..options import SEED_MAX, option
 from .arrays import Splits, TaskInfo
+from .spec import DataOptions, DataSet
 
-__all__ = ["CopyTask", "copy_baseline", "load_copy", "copy_info"]
+__all__ = ["CopyTask", "CopyOptions", "copy_baseline", "load_copy", "copy_info", "DATASETS"]
 
 SYMBOLS = 10  # how many symbols to copy
 ALPHABET = 8  # symbols are drawn from 1..8
@@ -86,3 +90,22 @@ def load_copy(length: int = 1000, train_samples: int = 512_000, val_samples: int
     """Train/val/test copy tasks from disjoint seeds (``seed``, ``seed + 1``, ``seed + 2``)."""
     return Splits(copy_info(), CopyTask(train_samples, length, seed), CopyTask(val_samples, length, seed + 1),
                   CopyTask(test_samples, length, seed + 2))
+
+
+@dataclass
+class CopyOptions(DataOptions):
+    """The copy task's ``data:`` keys (the paper's setting by default)."""
+
+    name: str = option("copy", choices=("copy",))
+    length: int = option(1000, low=21, high=10_000_000)  # total sequence length T
+    train_samples: int = option(512_000, low=1, high=10**9)  # sequences per epoch
+    val_samples: int = option(2_000, low=1, high=10**9)
+    test_samples: int = option(10_000, low=1, high=10**9)
+    seed: int = option(0, low=0, high=SEED_MAX - 2)  # the data's seed (validation and test: seed + 1, seed + 2)
+
+
+def _load(options: CopyOptions, root: Path) -> Splits:
+    return load_copy(options.length, options.train_samples, options.val_samples, options.test_samples, options.seed)
+
+
+DATASETS = {"copy": DataSet(CopyOptions, lambda options, root: copy_info(), _load)}

@@ -19,17 +19,19 @@ import io
 import re
 import zipfile
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..options import option
 from ..preprocess import InputTransform
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
+from .spec import DataOptions, DataSet
 
-__all__ = ["FILES", "load_har", "har_info", "windows_from_recordings", "TEST_SUBJECTS"]
+__all__ = ["FILES", "load_har", "har_info", "windows_from_recordings", "TEST_SUBJECTS", "DATASETS"]
 
 FILES = [DataFile("hapt/HAPT_RawData.zip", "66f70439a4801c8920f3cd77c7d429b70702afbd9455793310080676466ce1fb",
                   "https://archive.ics.uci.edu/static/public/341/smartphone+based+recognition+of+human+activities+and+postural+transitions.zip")]
@@ -110,3 +112,13 @@ def load_har(root: Path, classes: int) -> Splits:
                                       transform)
     info = replace(har_info(classes), transform=transform.to_dict())
     return Splits(info, split(train), split(val), split(test))
+
+
+@dataclass
+class HAROptions(DataOptions):
+    name: str = option("har6", choices=("har2", "har6"))
+
+
+DATASETS = {name: DataSet(HAROptions, lambda options, root: har_info(int(options.name[-1])),
+                          lambda options, root: load_har(root, classes=int(options.name[-1])), files=tuple(FILES))
+            for name in ("har2", "har6")}

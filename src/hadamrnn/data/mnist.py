@@ -11,17 +11,19 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..options import option
 from ..preprocess import InputTransform
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
+from .spec import DataOptions, DataSet
 
-__all__ = ["FILES", "INFO", "load_mnist", "read_idx", "PERMUTATION_SEED", "SPLIT_SEED"]
+__all__ = ["FILES", "INFO", "load_mnist", "read_idx", "PERMUTATION_SEED", "SPLIT_SEED", "DATASETS"]
 
 URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # mirror of yann.lecun.com/exdb/mnist
 FILES = [
@@ -83,3 +85,13 @@ def load_mnist(root: Path, permuted: bool) -> Splits:
     return Splits(info, ArrayDataset(x[train_idx], y[train_idx], transform),
                   ArrayDataset(x[val_idx], y[val_idx], transform),
                   ArrayDataset(raw(test_x), torch.from_numpy(test_y.astype(np.int64)), transform))
+
+
+@dataclass
+class MNISTOptions(DataOptions):
+    name: str = option("smnist", choices=("smnist", "pmnist"))
+
+
+DATASETS = {name: DataSet(MNISTOptions, lambda options, root: INFO[options.name],
+                          lambda options, root: load_mnist(root, permuted=options.name == "pmnist"), files=tuple(FILES))
+            for name in ("smnist", "pmnist")}

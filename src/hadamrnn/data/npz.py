@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..options import option
 from .arrays import MAX_CLASSES, MAX_FEATURES, MAX_VOCABULARY, ArrayDataset, Splits, TaskInfo
+from .spec import DataOptions, DataSet
 
-__all__ = ["load_npz"]
+__all__ = ["load_npz", "NPZOptions", "DATASETS"]
 
 SPLIT_SEED = 1234
 
@@ -101,3 +104,13 @@ def load_npz(path: str | Path | None) -> Splits:
                     input_size=None if tokens else int(splits["train"][0].shape[2]),
                     vocab_size=int(max(int(x.max(initial=0)) for x, _ in splits.values())) + 1 if tokens else None)
     return Splits(info, *(tensors(*splits[s]) for s in ("train", "val", "test")))
+
+
+@dataclass
+class NPZOptions(DataOptions):
+    name: str = option("npz", choices=("npz",))
+    path: str | None = None  # the .npz file
+
+
+DATASETS = {"npz": DataSet(NPZOptions, lambda options, root: load_npz(options.path).info,
+                           lambda options, root: load_npz(options.path), paths=("path",))}

@@ -26,17 +26,19 @@ import tarfile
 import zipfile
 import zlib
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..options import option
 from ..preprocess import InputTransform, vocabulary_sha256
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
+from .spec import DataOptions, DataSet
 
-__all__ = ["load_imdb", "load_glue", "glue_info", "IMDB_INFO", "IMDB_FILES", "GLUE_FILES", "tokenize_words"]
+__all__ = ["load_imdb", "load_glue", "glue_info", "IMDB_INFO", "IMDB_FILES", "GLUE_FILES", "tokenize_words", "DATASETS"]
 
 MAX_LEN = 500
 IMDB_VOCAB = 10_000
@@ -209,3 +211,17 @@ def load_glue(root: Path, task: str) -> Splits:
     if tokenizer.get_vocab_size() != info.vocab_size:
         raise damaged(task, files, root, "vocab.txt has duplicate or blank lines")
     return Splits(info, encode(train_path), dev, dev)
+
+
+@dataclass
+class TextOptions(DataOptions):
+    name: str = option("imdb", choices=("imdb", "sst2", "qqp"))
+
+
+DATASETS = {
+    "imdb": DataSet(TextOptions, lambda options, root: IMDB_INFO, lambda options, root: load_imdb(root),
+                    files=tuple(IMDB_FILES)),
+    **{task: DataSet(TextOptions, lambda options, root: glue_info(root, options.name),
+                     lambda options, root: load_glue(root, options.name), files=tuple(files))
+       for task, files in GLUE_FILES.items()},
+}

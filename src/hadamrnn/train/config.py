@@ -11,33 +11,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..data import DataOptions, data_options
 from ..models import ModelOptions, model_options
-from ..options import OptionError, option, parse_options, short_repr as _short
+from ..options import SEED_MAX, OptionError, option, parse_options, short_repr as _short
 from ..untrusted import parse_yaml
 
-__all__ = ["DataConfig", "OptimConfig", "ExperimentConfig", "load_config", "ConfigError", "shipped_configs",
+__all__ = ["OptimConfig", "ExperimentConfig", "load_config", "ConfigError", "shipped_configs",
            "config_text"]
 
 ConfigError = OptionError  # every configuration error names its key (hadamrnn.options)
 
 
-SEED_MAX = 2**32 - 1
 CONFIG_BYTES = 1 << 20
-_DATASETS = ("copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz")
 _ENGINES = ("auto", "loop", "fused", "kernel")
-
-
-@dataclass
-class DataConfig:
-    name: str = option("copy", choices=_DATASETS)
-    batch_size: int = option(64, low=1, high=1_000_000)
-    length: int | None = option(None, low=21, high=10_000_000)  # copy task: total sequence length T
-    train_samples: int | None = option(None, low=1, high=10**9)  # copy task: samples per epoch
-    val_samples: int | None = option(None, low=1, high=10**9)
-    test_samples: int | None = option(None, low=1, high=10**9)
-    seed: int | None = option(None, low=0, high=SEED_MAX)  # copy task: data seed
-    path: str | None = None  # npz: the file
-    dir: str | None = None  # data directory the run read its files from (written by train, absolute)
 
 
 @dataclass
@@ -61,7 +47,7 @@ class OptimConfig:
 
 @dataclass
 class ExperimentConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataOptions = field(default_factory=data_options)  # by data set (hadamrnn.data)
     model: ModelOptions = field(default_factory=model_options)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -69,13 +55,8 @@ class ExperimentConfig:
         return asdict(self)
 
 
-_SECTIONS = {"data": DataConfig, "model": None, "optim": OptimConfig}  # model: by family (hadamrnn.models)
-
-
-def _section(name: str, values: Any):
-    if name == "model":
-        return model_options(values)
-    return parse_options(_SECTIONS[name], values, name)
+_SECTIONS = {"data": data_options, "model": model_options,  # by data set and by family
+             "optim": lambda values: parse_options(OptimConfig, values, "optim")}
 
 
 def from_dict(values: dict) -> ExperimentConfig:
@@ -84,7 +65,7 @@ def from_dict(values: dict) -> ExperimentConfig:
     unknown = set(values) - set(_SECTIONS)
     if unknown:
         raise ConfigError(f"unknown section(s) {_short(sorted(map(str, unknown)))}; valid sections: {list(_SECTIONS)}")
-    return ExperimentConfig(**{name: _section(name, values.get(name, {})) for name in _SECTIONS})
+    return ExperimentConfig(**{name: parse(values.get(name, {})) for name, parse in _SECTIONS.items()})
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:

@@ -29,7 +29,7 @@ from torch import nn
 import yaml
 from tqdm import tqdm
 
-from ..data import Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
+from ..data import DATASETS, Splits, TaskInfo, baseline, data_dir as resolve_data_dir, load_data, task_info
 from .. import models, pretrained
 from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
@@ -39,6 +39,7 @@ from .config import ExperimentConfig, from_dict
 from .distributed import Ranks, join, leave
 from .lock import RunLock
 from .metrics import MetricsLog
+from .tensorboard import TensorBoardLog
 
 __all__ = ["fit", "evaluate", "TrainingDiverged", "build_model", "load_splits", "load_task_info", "load_trained", "RunResult",
            "checkpoint_path", "training_bytes"]
@@ -57,27 +58,23 @@ def checkpoint_path(run_dir: str | Path, which: str = "last") -> Path:
 
 def load_splits(config: ExperimentConfig, data_dir: str | Path | None = None, download: bool = False) -> Splits:
     """The configured data set, read from ``data_dir``, else the run's own ``data.dir``, else the default."""
-    d = config.data
-    return load_data(d.name, data_dir or d.dir, download, length=d.length, train_samples=d.train_samples,
-                     val_samples=d.val_samples, test_samples=d.test_samples, seed=d.seed, path=d.path)
+    return load_data(config.data, data_dir or config.data.dir, download)
 
 
 def _with_resolved_data(config: ExperimentConfig, data_dir: str | Path | None) -> ExperimentConfig:
-    """``config`` naming the absolute data directory (data sets read from files) and npz path, so
-    that ``eval``, ``export`` and ``--resume`` of the run find the same data from anywhere."""
+    """``config`` naming the absolute data directory (data sets read from a data directory) and its
+    own files' paths, so that ``eval``, ``export`` and ``--resume`` of the run find the same data from
+    anywhere."""
     d = config.data
-    directory = d.dir
-    if d.name not in ("copy", "npz"):
-        directory = str(resolve_data_dir(data_dir or d.dir).resolve())
-    path = str(Path(d.path).resolve()) if d.path is not None else None
-    return replace(config, data=replace(d, dir=directory, path=path))
+    dataset = DATASETS[d.name]
+    directory = str(resolve_data_dir(data_dir or d.dir).resolve()) if dataset.files else d.dir
+    paths = {key: str(Path(getattr(d, key)).resolve()) for key in dataset.paths if getattr(d, key) is not None}
+    return replace(config, data=replace(d, dir=directory, **paths))
 
 
 def load_task_info(config: ExperimentConfig, data_dir: str | Path | None = None) -> TaskInfo:
     """The data set's :class:`TaskInfo` without loading its samples (except for npz files)."""
-    d = config.data
-    return task_info(d.name, data_dir, length=d.length, train_samples=d.train_samples, val_samples=d.val_samples,
-                     test_samples=d.test_samples, seed=d.seed, path=d.path)
+    return task_info(config.data, data_dir)
 
 
 def build_model(config: ExperimentConfig, info: TaskInfo) -> nn.Module:
@@ -300,7 +297,7 @@ class _StopRequest:
 def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Path | None = None,
         resume: bool = False, download: bool = False, progress: bool = True,
         stop_after_steps: int | None = None, epochs: int | None = None, command: str | None = None,
-        on_epoch: Callable[[dict], bool] | None = None) -> RunResult:
+        on_epoch: Callable[[dict], bool] | None = None, tensorboard: bool = False) -> RunResult:
     """Train as ``config`` says, writing everything into ``run_dir``.
 
     ``resume``: continue from ``run_dir/checkpoints/last.safetensors`` with the configuration saved
@@ -313,17 +310,19 @@ def fit(config: ExperimentConfig | None, run_dir: str | Path, data_dir: str | Pa
     testing resumption. ``on_epoch``: called with each epoch's record of ``metrics.jsonl`` once its
     checkpoint is written; returning True stops the run there (``stopped="pruned"``: a sweep's
     pruner). ``command``: the command line that started the run, kept in ``results.json`` (a
-    resumed run keeps the first one and adds its own).
+    resumed run keeps the first one and adds its own). ``tensorboard``: also write TensorBoard event
+    files into ``run_dir/tensorboard`` (:mod:`hadamrnn.train.tensorboard`).
     """
     run_dir = Path(run_dir)
     # One run per directory. Under torchrun the first process holds the lock for all of them.
     with RunLock(run_dir) if os.environ.get("RANK", "0") == "0" else nullcontext():
-        return _fit(config, run_dir, data_dir, resume, download, progress, stop_after_steps, epochs, command, on_epoch)
+        return _fit(config, run_dir, data_dir, resume, download, progress, stop_after_steps, epochs, command, on_epoch,
+                    tensorboard)
 
 
 def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | None, resume: bool, download: bool,
          progress: bool, stop_after_steps: int | None, epochs: int | None, command: str | None,
-         on_epoch: Callable[[dict], bool] | None) -> RunResult:
+         on_epoch: Callable[[dict], bool] | None, tensorboard: bool) -> RunResult:
     """:func:`fit` once this process holds the run directory."""
     last_path = checkpoint_path(run_dir, "last")
     checkpoint = None
@@ -345,14 +344,14 @@ def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | 
     ranks, device = join(_device(config.optim.device))
     try:
         return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps,
-                      command, on_epoch)
+                      command, on_epoch, tensorboard)
     finally:
         leave(ranks)
 
 
 def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ranks: Ranks, device: str,
            progress: bool, download: bool, stop_after_steps: int | None, command: str | None,
-           on_epoch: Callable[[dict], bool] | None) -> RunResult:
+           on_epoch: Callable[[dict], bool] | None, tensorboard: bool) -> RunResult:
     """:func:`fit` once the configuration is resolved and this process has joined the others."""
     opt = config.optim
     last_path, best_path = checkpoint_path(run_dir, "last"), checkpoint_path(run_dir, "best")
@@ -399,6 +398,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     if ranks.world > 1 and config.data.batch_size < ranks.world:
         raise ValueError(f"data.batch_size {config.data.batch_size} is the global batch, split over {ranks.world} "
                          f"processes: it must be at least {ranks.world}")
+    board = TensorBoardLog(run_dir, state["global_step"]) if tensorboard and ranks.main else None
     net = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.startswith("cuda") else None)
            if ranks.world > 1 else model)
 
@@ -430,6 +430,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
             save_checkpoint(last_path, payload())
         if ranks.main:
             log.plot()
+        if board is not None:
+            board.close()
         ranks.barrier()
         return RunResult(False, None, run_dir, stop_reason(), state["epoch"], state["batch"], batches)
 
@@ -483,10 +485,15 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                 state["count"] += int(count)
                 state["batch"], state["global_step"] = k + 1, state["global_step"] + 1
                 train_loss = state["loss_sum"] / state["count"]
-                bar.update(k + 1, {"loss": f"{train_loss:.4f}",
-                                   info.metric: f"{_metric(info, train_loss, state['hits'] / state['count']):.4f}",
-                                   "lr": f"{scheduler.get_last_lr()[0]:.2e}",
-                                   **({"flips": _flips(model)} if latent is not None else {})})
+                train_metric = _metric(info, train_loss, state["hits"] / state["count"])
+                flips = {"flips": _flips(model)} if latent is not None else {}
+                bar.update(k + 1, {"loss": f"{train_loss:.4f}", info.metric: f"{train_metric:.4f}",
+                                   "lr": f"{scheduler.get_last_lr()[0]:.2e}", **flips})
+                if board is not None:
+                    board.step(state["global_step"], {"batch_loss": loss_total / max(count, 1), "train_loss": train_loss,
+                                                      f"train_{info.metric}": train_metric,
+                                                      "lr": scheduler.get_last_lr()[0], "gradient_norm": gradient_norm,
+                                                      **flips})
                 if stop_reason() and state["batch"] < batches:  # at an epoch's last step, the epoch end stops
                     bar.close()
                     return stopped()
@@ -517,6 +524,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                                             "epoch": epoch + 1, "val_metric": val["metric"], "info": info.__dict__})
             if ranks.main:
                 log.append(record)
+            if board is not None:
+                board.epoch(record)
             if progress:
                 print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
                       f"{' (best)' if better else ''}", flush=True)
@@ -545,6 +554,9 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                **({"resumed_with": resumes} if (resumes := [c for c in state["commands"][1:] if c]) else {})}
     if ranks.main:
         atomic_write_bytes(run_dir / "results.json", (json.dumps(results, indent=2) + "\n").encode())
+    if board is not None:
+        board.results(results, state["global_step"])
+        board.close()
     ranks.barrier()
     return RunResult(True, results, run_dir)
 
