@@ -95,6 +95,7 @@ def test_a_killed_worker_leaves_its_trial_to_be_retried_with_no_duplicate_and_no
     assert retry.user_attrs["retry_of"] == 1 and retry.user_attrs["run_dir"] == "trials/0001"  # resumed in place
     failed = [t for t in _study(out).get_trials() if t.state == optuna.trial.TrialState.FAIL]
     assert [t.number for t in failed] == [1] and failed[0].params == retry.params
+    assert len({json.dumps(t.params, sort_keys=True) for t in complete}) == 4  # the restart drew new points
     assert len(json.loads((out / "trials/0001/results.json").read_text())["resumed_with"]) == 1
 
 
@@ -103,6 +104,7 @@ def test_two_workers_on_one_storage_finish_one_study_without_duplicates(tmp_path
     assert main(["sweep", str(_spec(tmp_path, samples=640)), "--out", str(out), "--workers", "2"]) == 0
     complete = _check_complete(out)
     assert len(_study(out).get_trials()) == 4  # none failed, none surplus
+    assert len({json.dumps(t.params, sort_keys=True) for t in _study(out).get_trials()}) == 4  # no point twice
     hosts = {(t.user_attrs["host"], t.user_attrs["pid"]) for t in complete}
     assert len(hosts) == 2  # both workers took trials
 

@@ -185,12 +185,15 @@ class SweepSpec:
             overrides.append(f"optim.seed={seed}")
         return load_config(self.base, overrides, family=self.model)
 
-    def sampler_for(self, optuna):
-        """TPE or random; a grid's points are enqueued trials instead (:func:`_open`), which Optuna's
-        GridSampler cannot serve outside ``study.optimize``."""
+    def sampler_for(self, optuna, trials_so_far: int = 0):
+        """TPE or random, seeded by ``sampler_seed`` plus the number of trials the study holds when
+        it asks: a worker that starts later (a restart, another worker) draws from another stream
+        instead of replaying the first one's points. A grid's points are enqueued trials instead
+        (:func:`_open`), which Optuna's GridSampler cannot serve outside ``study.optimize``."""
+        seed = self.sampler_seed + trials_so_far
         if self.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=self.sampler_seed)
-        return optuna.samplers.RandomSampler(seed=self.sampler_seed)
+            return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.RandomSampler(seed=seed)
 
     def grid_points(self) -> list[dict]:
         import itertools
@@ -404,6 +407,7 @@ def _search(study, spec: SweepSpec, out: Path, data_dir: str | None, say: Callab
                                  f"{errors[0].number}: {errors[0].user_attrs['error']}")
             if not waiting and counted >= spec.trials:
                 return
+            study.sampler = spec.sampler_for(optuna, len(trials))
             trial = study.ask()  # an enqueued retry first, else a new sample
             trial.set_user_attr("host", HOST)
             trial.set_user_attr("pid", os.getpid())
