@@ -3,18 +3,21 @@
 Every model family becomes one standard ONNX graph (opset 17) that ``onnxruntime`` or any other
 ONNX runtime runs: input ``inputs``, raw as a user holds them — ``(batch, steps, d)`` float32
 features, or ``(batch, steps)`` int64 token ids pre-padded with 0 — and output ``logits``,
-``(batch, C)`` (read-out at the last step) or ``(batch, steps, C)`` (at every step). Batch and
-sequence length are dynamic.
+``(batch, C)`` (read-out at the last step) or ``(batch, steps, C)`` (at every step), float64. Batch
+and sequence length are dynamic.
 
 - The data set's input transform is part of the graph, as in every other runtime
   (:mod:`hadamrnn.preprocess`): features are reordered (pMNIST), saturated at float32's range,
   shifted and scaled per channel and saturated again; token rows are cut to the model's length by
   its rule (``keep="last"``, or ``"first"``: the first ``length - 1`` ids of a row's tokens and its
   last) and pre-padded, row by row, so rows of one batch may hold different numbers of tokens.
-- The recurrence is a ``Scan`` over time whose body is the family's step, in float32, with the
-  weights the trained model uses (quantized ``U``/``V``/``W`` as their float values; HadamRNN's
-  ``W`` as its dense ±1/√m matrix: ONNX has no Walsh–Hadamard operator). The input projection of
-  every step is one ``MatMul`` before the scan.
+- The recurrence is a ``Scan`` over time whose body is the family's step, with the weights the
+  trained model uses (quantized ``U``/``V``/``W`` as their values; HadamRNN's ``W`` as its dense
+  ±1/√m matrix: ONNX has no Walsh–Hadamard operator). The input projection of every step is one
+  ``MatMul`` before the scan. The transform runs in float32, as everywhere; the model after it in
+  float64 and ``logits`` are float64, as in the NumPy runtime: inputs saturated at float32's range
+  (a line may hold 1e39) would overflow a float32 product, and every runtime must give every input
+  the same verdict.
 - A HadamRNN trained with fixed-point states (``model.state_bits``) computes an integer step that
   this float graph does not: export it to C (``--target c``) and run its integer model.
 
@@ -62,7 +65,7 @@ class _Graph:
         self.count += 1
         return f"{self.prefix}{hint}_{self.count}"
 
-    def const(self, value, hint: str = "const", dtype=np.float32) -> str:
+    def const(self, value, hint: str = "const", dtype=np.float64) -> str:
         name = self.name(hint)
         self.initializers.append(self.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
@@ -79,7 +82,7 @@ class _Graph:
 
 
 def _array(tensor) -> np.ndarray:
-    return tensor.detach().to("cpu").double().numpy().astype(np.float32)
+    return tensor.detach().to("cpu").double().numpy()
 
 
 def _head(model) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +93,7 @@ def _head(model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _family(model) -> tuple[str, dict]:
-    """The family's step kind and the float32 arrays of its forward pass."""
+    """The family's step kind and the float64 arrays of its forward pass."""
     from torch import nn
 
     from ..models.fastgrnn import FastGRNN
@@ -105,8 +108,7 @@ def _family(model) -> tuple[str, dict]:
             raise ValueError("this HadamRNN computes fixed-point states (model.state_bits), an integer step a float "
                              "ONNX graph does not reproduce: export it with --target c and run its integer model "
                              "(hadamrnn predict DIR FILE --runtime numpy-int)")
-        weights = {k: v.double().numpy().astype(np.float32) for k, v in model.effective_weights().items()
-                   if k != "embedding"}
+        weights = {k: v.double().numpy() for k, v in model.effective_weights().items() if k != "embedding"}
         return "linear", {**common, **weights, "relu": True}
     V, c = _head(model)
     common.update(V=V, c=c, relu=isinstance(model.activation, nn.ReLU))
@@ -134,10 +136,10 @@ def _features(g: _Graph, x: str, transform: InputTransform | None) -> str:
         return x
     if transform.order is not None:
         x = g.op("Gather", [x, g.const(list(transform.order), "order", np.int64)], axis=1)
-    low, high = g.const(-_FLOAT_MAX, "min"), g.const(_FLOAT_MAX, "max")
+    low, high = g.const(-_FLOAT_MAX, "min", np.float32), g.const(_FLOAT_MAX, "max", np.float32)
     x = g.op("Clip", [x, low, high])
-    x = g.op("Sub", [x, g.const(transform.offset, "offset")])
-    x = g.op("Div", [x, g.const(transform.divisor, "divisor")])
+    x = g.op("Sub", [x, g.const(transform.offset, "offset", np.float32)])
+    x = g.op("Div", [x, g.const(transform.divisor, "divisor", np.float32)])
     return g.op("Clip", [x, low, high])
 
 
@@ -170,11 +172,11 @@ def _body(helper, numpy_helper, kind: str, w: dict, n: int, all_steps: bool, Ten
     """The ``Scan`` body of one step: ``(states…, projected input z_t) → (new states…[, h_t])``."""
     b = _Graph(helper, numpy_helper, "step_")
     h, z = "h", "z"
-    states_in = [helper.make_tensor_value_info("h", TensorProto.FLOAT, None)]
+    states_in = [helper.make_tensor_value_info("h", TensorProto.DOUBLE, None)]
     if kind == "linear":
         new = [b.op("Add", [b.linear(h, w["W"], hint="W"), z])]
     elif kind == "lstm":
-        states_in.append(helper.make_tensor_value_info("cell", TensorProto.FLOAT, None))
+        states_in.append(helper.make_tensor_value_info("cell", TensorProto.DOUBLE, None))
         gates = b.op("Add", [z, b.linear(h, w["W_hh"], hint="W_hh")])
         i, f, g_, o = b.op("Split", [gates, b.const([n] * 4, "split", np.int64)], outputs=4, axis=1)
         cell = b.op("Add", [b.op("Mul", [b.op("Sigmoid", [f]), "cell"]),
@@ -202,8 +204,8 @@ def _body(helper, numpy_helper, kind: str, w: dict, n: int, all_steps: bool, Ten
     outputs = [b.op("Identity", [s], hint="state") for s in new]
     if all_steps:
         outputs.append(b.op("Identity", [new[0]], hint="h_t"))
-    graph = helper.make_graph(b.nodes, "step", states_in + [helper.make_tensor_value_info(z, TensorProto.FLOAT, None)],
-                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
+    graph = helper.make_graph(b.nodes, "step", states_in + [helper.make_tensor_value_info(z, TensorProto.DOUBLE, None)],
+                              [helper.make_tensor_value_info(name, TensorProto.DOUBLE, None) for name in outputs],
                               initializer=b.initializers)
     return graph, len(new)
 
@@ -227,7 +229,7 @@ def export_onnx(model, info, path: str | Path) -> Path:
     if tokens:
         x = g.op("Gather", [g.const(w["embedding"], "embedding"), _tokens(g, "inputs", transform)])
     else:
-        x = _features(g, "inputs", transform)
+        x = g.op("Cast", [_features(g, "inputs", transform)], to=TensorProto.DOUBLE)
     x = g.op("Transpose", [x], perm=[1, 0, 2])  # (T, B, d): Scan runs over the first axis
     if kind == "linear":
         n, z = w["W"].shape[0], g.linear(x, w["U"], w["b"], "U")
@@ -240,7 +242,7 @@ def export_onnx(model, info, path: str | Path) -> Path:
             z = g.linear(z, factor, hint=f"W{k + 1}")
     batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "from", np.int64), g.const([2], "to", np.int64)])
     zeros = g.op("ConstantOfShape", [g.op("Concat", [batch, g.const([n], "n", np.int64)], axis=0)],
-                 value=numpy_helper.from_array(np.zeros(1, np.float32)))
+                 value=numpy_helper.from_array(np.zeros(1, np.float64)))
     body, state_count = _body(helper, numpy_helper, kind, w, n, all_steps, TensorProto)
     scanned = g.op("Scan", [zeros] * state_count + [z], outputs=state_count + all_steps, body=body,
                    num_scan_inputs=1)
@@ -252,7 +254,7 @@ def export_onnx(model, info, path: str | Path) -> Path:
     g.nodes[-1].output[0] = "logits"
     output_shape = ["batch", "steps", info.output_size] if all_steps else ["batch", info.output_size]
     graph = helper.make_graph(g.nodes, "hadamrnn", [inputs],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, output_shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.DOUBLE, output_shape)],
                               initializer=g.initializers)
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hadamrnn")
     onnx_model.ir_version = 8  # readable by onnxruntime 1.14 and later
@@ -292,7 +294,7 @@ def read_description(session, path: Path) -> dict:
 
 
 def onnx_logits(path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
-    """``(logits, description)``: raw inputs ``(B, T, d)`` or ``(B, T)`` → the graph's logits (float64)."""
+    """``(logits, description)``: raw inputs ``(B, T, d)`` or ``(B, T)`` → the graph's logits."""
     path = Path(path)
     session = _session(path)
     description = read_description(session, path)
@@ -300,6 +302,6 @@ def onnx_logits(path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], d
 
     def logits(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.int64 if tokens else np.float32)
-        return session.run(["logits"], {"inputs": x})[0].astype(np.float64)
+        return session.run(["logits"], {"inputs": x})[0]
 
     return logits, description
