@@ -4,9 +4,11 @@
 
 1. One long line (``--line-mb`` MB of raw numbers, 9 per step) through a HAR-shaped model (n = 64,
    9 inputs, 6 classes, a per-channel transform, 4-bit U/V, 12-bit states): the C ``predict``
-   (gcc -O2) and ``hadamrnn predict --runtime numpy | numpy-int | torch``.
+   (gcc -O2) and ``hadamrnn predict --runtime numpy | numpy-int | torch``, and ``onnx`` (the same
+   float model as an ONNX graph in onnxruntime) where ``hadamrnn[onnx]`` is installed.
 2. With ``--har-dump`` and the real data: ``pretrained:har6-q8`` exported to C, the HAR-6 test split
-   dumped as ``predict`` reads it (2,996 lines), and the same runtimes on it.
+   dumped as ``predict`` reads it (2,996 lines), and the same runtimes on it (no ONNX: its states are
+   fixed-point, an integer step the float graph does not compute).
 
 Each runtime runs as the command a user types (a fresh process: the Python runtimes pay their
 imports), once, in this one run; ratios are to the C program. ``reading`` is the part that grows
@@ -17,6 +19,7 @@ file (``Predictor.run``). Outputs of C and ``numpy-int`` are checked identical.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -55,17 +58,19 @@ def _timed(command: list[str], stdin: Path) -> tuple[float, bytes]:
     return seconds, done.stdout
 
 
-def compare(name: str, c_dir: Path, model_file: Path, inputs: Path) -> dict:
+def compare(name: str, c_dir: Path, model_file: Path, inputs: Path, onnx_file: Path | None = None) -> dict:
     """Seconds per runtime on ``inputs``, and each one's ratio to C."""
     seconds, outputs = {}, {}
     seconds["c"], outputs["c"] = _timed([str(c_dir / "predict")], inputs)
-    for runtime_name, model in (("numpy-int", c_dir), ("numpy", model_file), ("torch", model_file)):
+    runtimes = [("numpy-int", c_dir), ("numpy", model_file), ("torch", model_file)]
+    runtimes += [("onnx", onnx_file)] if onnx_file is not None else []
+    for runtime_name, model in runtimes:
         seconds[runtime_name], outputs[runtime_name] = _timed(
             HADAMRNN + ["predict", str(model), "-", "--runtime", runtime_name], inputs)
     if outputs["numpy-int"] != outputs["c"]:
         raise RuntimeError(f"{name}: numpy-int and C disagree")
     reading = {}
-    for runtime_name, model in (("numpy-int", c_dir), ("numpy", model_file), ("torch", model_file)):
+    for runtime_name, model in runtimes:
         predictor = open_predictor(model, runtime_name)
         with open(inputs, "rb") as stream:
             list(predictor.run(io.BytesIO(stream.readline())))  # compile or load the kernels
@@ -84,8 +89,15 @@ def long_line(work: Path, megabytes: float) -> dict:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     transform = InputTransform("features", offset=tuple(rng.normal(size=9)), divisor=tuple(rng.uniform(0.5, 2, 9)))
-    export_model(HadamRNN(HadamRNNConfig(input_size=9, hidden_size=64, output_size=6)), work / "line.hrnn",
-                 transform.to_dict())
+    model = HadamRNN(HadamRNNConfig(input_size=9, hidden_size=64, output_size=6))
+    export_model(model, work / "line.hrnn", transform.to_dict())
+    onnx_file = None
+    if importlib.util.find_spec("onnxruntime") is not None:
+        from hadamrnn.data import TaskInfo
+        from hadamrnn.deploy.onnx import export_onnx
+
+        onnx_file = export_onnx(model, TaskInfo("line", num_classes=6, loss="ce", input_size=9,
+                                                transform=transform.to_dict()), work / "line.onnx")
     calibration = transform.features(rng.normal(size=(8, 128, 9)))
     c_dir = work / "line_c"
     write_c(quantize_model(runtime.load(work / "line.hrnn"), calibration, bits=12), c_dir)
@@ -96,7 +108,7 @@ def long_line(work: Path, megabytes: float) -> dict:
     inputs = work / "line.txt"
     inputs.write_bytes((" ".join(f"{v:.6f}" for v in values) + "\n").encode())
     return compare(f"one line of {inputs.stat().st_size / 1e6:.1f} MB ({steps} steps)", c_dir, work / "line.hrnn",
-                   inputs)
+                   inputs, onnx_file)
 
 
 def har_dump(work: Path, data_dir: str | None) -> dict:

@@ -146,6 +146,16 @@ def _export(args: argparse.Namespace) -> int:
     from .deploy.export import export_model
     from .size import model_size_bits
 
+    if args.target == "onnx":  # every family
+        from .deploy.onnx import export_onnx
+        from .train import load_trained
+
+        model, config, info = load_trained(args.source)
+        path = export_onnx(model, info, args.output)
+        print(f"wrote {path}: {path.stat().st_size} bytes, an ONNX graph of the {config.model.name} model with its "
+              f"input transform (input 'inputs', output 'logits'); run it with: hadamrnn predict {path} FILE "
+              f"--runtime onnx")
+        return 0
     model, config, info = _trained_hadamrnn(args.source, "export")
     if args.target == "file":
         size = export_model(model, args.output, info.transform)
@@ -199,11 +209,18 @@ def _predict(args: argparse.Namespace) -> int:
                 raise ValueError(f"--runtime numpy-int runs the integer model of a C export: make one with "
                                  f"'hadamrnn export {source} --target c -o DIR', then 'hadamrnn predict DIR "
                                  f"{args.input} --runtime numpy-int' (or use --runtime numpy or torch here)")
-            from .deploy.export import export_model
+            if args.runtime == "onnx":  # any family
+                from .deploy.onnx import export_onnx
+                from .train import load_trained
 
-            model, _, info = _trained_hadamrnn(source, "predict")
-            source = Path(folder) / "model.hrnn"
-            export_model(model, source, info.transform)
+                model, _, info = load_trained(source)
+                source = export_onnx(model, info, Path(folder) / "model.onnx")
+            else:
+                from .deploy.export import export_model
+
+                model, _, info = _trained_hadamrnn(source, "predict")
+                source = Path(folder) / "model.hrnn"
+                export_model(model, source, info.transform)
         predictor = open_predictor(source, args.runtime)
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is
@@ -367,8 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a trained model to a .hrnn file, or to integer C code")
     export.add_argument("source", help="run directory (best checkpoint), a .safetensors checkpoint, or pretrained:NAME")
-    export.add_argument("-o", "--output", required=True, help="the .hrnn file (--target file) or a directory (c)")
-    export.add_argument("--target", choices=["file", "c"], default="file")
+    export.add_argument("-o", "--output", required=True,
+                        help="the .hrnn file (--target file), a directory (c) or the .onnx file (onnx)")
+    export.add_argument("--target", choices=["file", "c", "onnx"], default="file",
+                        help="file: HadamRNN's compact .hrnn; c: integer C99 (HadamRNN); onnx: an ONNX graph of "
+                             "any family (pip install 'hadamrnn[onnx]')")
     export.add_argument("--bits", type=int, default=None,
                         help="C target: bits of inputs and hidden states (default 16, or the model's state_bits)")
     export.add_argument("--calibration-samples", type=_positive_int, default=512,
@@ -378,9 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="run an exported model on sequences, one per line")
     predict.add_argument("model", help="a .hrnn file, a C export directory (numpy-int: its integer model; numpy, "
-                                       "torch: its model.hrnn), a run directory, a checkpoint, or pretrained:NAME")
+                                       "torch: its model.hrnn), an .onnx file (--runtime onnx), a run directory, a "
+                                       "checkpoint, or pretrained:NAME")
     predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
-    predict.add_argument("--runtime", choices=["numpy", "torch", "numpy-int"], default="numpy")
+    predict.add_argument("--runtime", choices=["numpy", "torch", "numpy-int", "onnx"], default="numpy")
     predict.set_defaults(run=_predict)
 
     shipped = commands.add_parser("pretrained", help="the trained models that ship with hadamrnn (pretrained:NAME)")

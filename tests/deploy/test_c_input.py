@@ -1,8 +1,9 @@
 """One input grammar (docs/format.md, "Input lines"): the generated C ``predict`` and the ``numpy``,
-``numpy-int`` and ``torch`` runtimes give every input the same verdict — the same answers, or the
+``numpy-int``, ``torch`` and ``onnx`` (where onnxruntime is installed) runtimes give every input the same verdict — the same answers, or the
 same refusal naming the same line and word — with no undefined behaviour in C (built with
 ``-fsanitize=undefined``)."""
 
+import importlib.util
 import io
 import random
 import shutil
@@ -25,13 +26,23 @@ from hadamrnn.preprocess import InputTransform
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
+ONNX = importlib.util.find_spec("onnxruntime") is not None
 FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover"]
 VOCABULARY = 50
 
 
 def _exported(directory, config, transform, calibration):
-    """``directory`` holding model.hrnn, the C export (built) and integer_model.npz."""
-    export_model(HadamRNN(config), directory / "model.hrnn", transform.to_dict() if transform else None)
+    """``directory`` holding model.hrnn, the C export (built), integer_model.npz and model.onnx."""
+    model = HadamRNN(config)
+    export_model(model, directory / "model.hrnn", transform.to_dict() if transform else None)
+    if ONNX:
+        from hadamrnn.data import TaskInfo
+        from hadamrnn.deploy.onnx import export_onnx
+
+        tokens = config.vocab_size is not None
+        export_onnx(model, TaskInfo("t", num_classes=config.output_size, loss="ce",
+                                    input_size=None if tokens else config.input_size, vocab_size=config.vocab_size,
+                                    transform=transform.to_dict() if transform else None), directory / "model.onnx")
     write_c(quantize_model(runtime.load(directory / "model.hrnn"), calibration, bits=12), directory)
     subprocess.run(["gcc", *FLAGS, "-o", str(directory / "predict"), str(directory / "predict.c"),
                     str(directory / "hadamrnn_model.c")], check=True, capture_output=True)
@@ -96,30 +107,36 @@ def _python(predictor, data: bytes):
 
 
 class Runtimes:
-    """The four runtimes of one exported model."""
+    """The runtimes of one exported model."""
 
     def __init__(self, directory):
         self.directory = directory
         self.numpy = open_predictor(directory / "model.hrnn", "numpy")
         self.torch = open_predictor(directory / "model.hrnn", "torch")
         self.integer = open_predictor(directory, "numpy-int")
+        self.floats = [self.torch] + ([open_predictor(directory / "model.onnx", "onnx")] if ONNX else [])
 
     def verdicts(self, data: bytes):
         """The C and numpy-int verdicts, which must be identical, and the float runtimes' (same
         refusal; answers with the same class and logits to float64 rounding)."""
         c = _c(self.directory, data)
-        integer, numpy, torch_ = (_python(p, data) for p in (self.integer, self.numpy, self.torch))
+        integer, numpy = _python(self.integer, data), _python(self.numpy, data)
         assert integer == c, data
-        assert numpy[1] == torch_[1] == c[1], data
-        assert len(numpy[0]) == len(torch_[0]) == len(c[0]), data
-        for ours, theirs in zip(numpy[0], torch_[0]):
+        assert numpy[1] == c[1] and len(numpy[0]) == len(c[0]), data
+        for other in self.floats:
+            self._same_float_answers(data, numpy, _python(other, data))
+        return c
+
+    @staticmethod
+    def _same_float_answers(data, numpy, other):
+        assert other[1] == numpy[1] and len(other[0]) == len(numpy[0]), data
+        for ours, theirs in zip(numpy[0], other[0]):
             a, b = np.array(ours.split(), float), np.array(theirs.split(), float)
             scale = max(1.0, float(np.abs(a[1:]).max()))  # float64 rounding is relative to the largest logit
             assert np.allclose(a[1:], b[1:], rtol=1e-5, atol=1e-6 * scale), (data, ours, theirs)
             margin = np.sort(a[1:])[-2:] if len(a) > 2 else None  # a tie within rounding may pick either class
             assert a[0] == b[0] or (margin is not None and margin[1] - margin[0] <= 1e-6 * scale), (data, ours, theirs)
-            assert np.isfinite(a).all(), data
-        return c
+            assert np.isfinite(a).all() and np.isfinite(b).all(), data
 
 
 @pytest.fixture(scope="module")

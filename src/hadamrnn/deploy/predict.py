@@ -6,7 +6,9 @@ the same lines with the same words:
 
 - ``numpy``: the float model of a ``.hrnn`` file (NumPy only);
 - ``torch``: the same file as a PyTorch module, in float64;
-- ``numpy-int``: the integer model of a C export directory, bit for bit what the C program computes.
+- ``numpy-int``: the integer model of a C export directory, bit for bit what the C program computes;
+- ``onnx``: an ``.onnx`` file (``export --target onnx``, any family) in onnxruntime, float32; its graph
+  applies the transform itself, so it is given the raw values once they are checked.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .inputs import InputError, parse_line, read_lines
 
 __all__ = ["Predictor", "open_predictor", "RUNTIMES"]
 
-RUNTIMES = ("numpy", "torch", "numpy-int")
+RUNTIMES = ("numpy", "torch", "numpy-int", "onnx")
 BATCH = 256  # lines of one shape computed together
 
 
@@ -36,18 +38,21 @@ class Predictor:
     vocabulary: int | None  # a token model's vocabulary size; None for a feature model
     all_steps: bool  # read-out at every step: the last step's logits are printed
     integer: bool  # integer logits, printed exactly
+    raw: bool = False  # the model applies the transform itself (ONNX): it is given the checked raw values
 
     def inputs(self, values: np.ndarray, number: int) -> np.ndarray:
-        """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through its transform."""
+        """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through its transform
+        (``raw``: checked by it, then given as they are)."""
         if self.vocabulary is not None:
-            return self.transform.tokens([values]) if self.transform is not None else values[None]
+            return self.transform.tokens([values]) if self.transform is not None and not self.raw else values[None]
         if values.size % self.features:
             raise InputError(f"line {number}: the number of values is not a multiple of {self.features}")
         raw = values.reshape(1, -1, self.features)
         try:
-            return self.transform.features(raw) if self.transform is not None else raw
+            transformed = self.transform.features(raw) if self.transform is not None else raw
         except ValueError as error:
             raise InputError(f"line {number}: {error}") from None
+        return raw if self.raw else transformed
 
     def answers(self, batch: np.ndarray) -> list[str]:
         """``"class logit_1 … logit_C"`` for each sequence of a batch of model inputs (the last step's
@@ -103,6 +108,23 @@ def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
     path = Path(path)
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")
+    if (runtime == "onnx") != (path.suffix == ".onnx"):
+        raise ValueError(f"{path}: --runtime onnx runs .onnx files (hadamrnn export RUN --target onnx -o FILE.onnx), "
+                         f"and only it does")
+    if runtime == "onnx":
+        from .onnx import onnx_logits
+
+        logits, description = onnx_logits(path)
+        transform = description.get("transform")
+        try:
+            transform = InputTransform.from_dict(transform) if transform is not None else None
+            features, vocabulary = description.get("input_size"), description.get("vocab_size")
+            if not (isinstance(features, int) or isinstance(vocabulary, int)):
+                raise ValueError("neither input_size nor vocab_size")
+        except ValueError as error:
+            raise ValueError(f"{path}: unreadable hadamrnn metadata ({error})") from None
+        return Predictor(logits, transform, features or 0, vocabulary, description.get("readout") == "all",
+                         integer=False, raw=True)
     if runtime == "numpy-int":
         from .codegen import load_integer_model
 
