@@ -140,3 +140,12 @@ def test_runs_that_differ_only_in_their_seed_form_one_row_with_mean_sd_and_n(tmp
     assert group["runs"] == "s1;s2;s3" and float(group["test_mean"]) == pytest.approx(mean)
     assert float(group["test_sd"]) == pytest.approx(sd) and float(group["best_val_sd"]) == pytest.approx(
         statistics.stdev(bests))
+
+
+def test_another_results_key_can_be_the_test_metric(runs, capsys):
+    assert main(["compare", str(runs / "copy-hadamrnn"), "--metric", "test_accuracy"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| copy-hadamrnn"))
+    accuracy = json.loads((runs / "copy-hadamrnn" / "results.json").read_text())["test_accuracy"]
+    assert f"accuracy {accuracy:.4f}" in row
+    assert main(["compare", str(runs / "copy-hadamrnn"), "--metric", "test_nothing"]) == 2
+    assert "results.json has no number 'test_nothing'" in capsys.readouterr().err

@@ -251,7 +251,7 @@ def _sweep(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from .compare import markdown_table, read_runs, write_comparison
 
-    summaries, skipped = read_runs([Path(d) for d in args.runs])
+    summaries, skipped = read_runs([Path(d) for d in args.runs], args.metric)
     for line in skipped:
         print(line, file=sys.stderr)
     if not summaries:
@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "size-accuracy plot")
     compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (unfinished ones are skipped)")
     compare.add_argument("-o", "--output", metavar="OUT_DIR", help="write compare.md, compare.csv and compare.png here")
+    compare.add_argument("--metric", default="test_metric",
+                         help="the results.json key shown as the test metric (default test_metric, the task's own; "
+                              "e.g. test_macro_f1, test_accuracy)")
     compare.set_defaults(run=_compare)
 
     sweep = commands.add_parser("sweep", help="many runs of one task searched by Optuna (docs/sweeps.md)")

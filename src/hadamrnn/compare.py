@@ -80,7 +80,7 @@ class RunSummary:
                 self.best_val_sd]
 
 
-def _summary(run_dir: Path) -> RunSummary:
+def _summary(run_dir: Path, metric: str) -> RunSummary:
     results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
     if not results_path.is_file():
         raise ValueError("unfinished (no results.json)")
@@ -100,12 +100,20 @@ def _summary(run_dir: Path) -> RunSummary:
         block_size=(model.get("block_size") or hidden) if family == "hadamrnn" else None,
         precision=(" / ".join(str(precision.get(name, "—")) for name in ("W", "U", "V"))
                    if {"W", "U", "V"} & set(precision) else " / ".join(sorted(set(map(str, precision.values())))) or "—"),
-        size_kbits=sizes["total"] / 1000 if "total" in sizes else None, metric_name=str(results["metric_name"]),
-        test_metric=float(results["test_metric"]), last_test_metric=results.get("last_test_metric"),
+        size_kbits=sizes["total"] / 1000 if "total" in sizes else None,
+        metric_name=str(results["metric_name"]) if metric == "test_metric" else metric.removeprefix("test_"),
+        test_metric=_number(results, metric), last_test_metric=results.get("last_test_metric"),
         best_val_metric=results.get("best_val_metric"), epochs=results.get("epochs"), seconds=results.get("seconds"),
         command=results.get("command"),
         setting=json.dumps({**config, "optim": {k: v for k, v in (config.get("optim") or {}).items() if k != "seed"}},
                            sort_keys=True, default=str))
+
+
+def _number(results: dict, key: str) -> float:
+    value = results.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"results.json has no number {key!r}")
+    return float(value)
 
 
 def _expand(run_dirs: list[Path]) -> list[Path]:
@@ -148,16 +156,17 @@ def aggregate(summaries: list[RunSummary]) -> list[RunSummary]:
     return rows
 
 
-def read_runs(run_dirs: list[Path]) -> tuple[list[RunSummary], list[str]]:
+def read_runs(run_dirs: list[Path], metric: str = "test_metric") -> tuple[list[RunSummary], list[str]]:
     """The rows of the finished runs (seeds of one setting aggregated: :func:`aggregate`), and one
-    line for each directory that was skipped (and why)."""
+    line for each directory that was skipped (and why). ``metric``: the ``results.json`` key shown
+    as the test metric (e.g. ``test_macro_f1``); a run without it is skipped."""
     summaries, skipped = [], []
     for run_dir in _expand(run_dirs):
         if not run_dir.is_dir():
             skipped.append(f"{run_dir}: not a directory")
             continue
         try:
-            summaries.append(_summary(run_dir))
+            summaries.append(_summary(run_dir, metric))
         except (OSError, ValueError, KeyError, TypeError) as error:
             reason = str(error) if type(error) is ValueError else f"unreadable ({type(error).__name__}: {error})"
             skipped.append(f"{run_dir}: skipped: {reason}")
