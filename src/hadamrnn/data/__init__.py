@@ -13,6 +13,7 @@ the :class:`TaskInfo` a model needs).
 | ``imdb``, ``sst2``, ``qqp`` | ``data.text`` | reviews and GLUE sentences as token ids |
 | ``har2``, ``har6`` | ``data.har`` | UCI HAPT windows of 9 sensor channels |
 | ``npz`` | ``data.npz`` | your arrays in one ``.npz`` file (``path``) |
+| ``timeseries`` | ``data.timeseries`` | your series in UEA/UCR ``.ts`` or long-format ``.csv`` files (``train``, ``test``, ``val``) |
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..options import OptionError, parse_options, short_repr
-from . import copy, har, mnist, npz, text
+from . import copy, har, mnist, npz, text, timeseries
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .copy import CopyTask, copy_baseline
 from .files import DataError, data_dir, download as download_files
@@ -32,7 +33,8 @@ from .spec import DataOptions, DataSet
 __all__ = ["DATASETS", "DataOptions", "DataSet", "data_options", "load_data", "task_info", "summarize", "baseline",
            "dump", "CopyTask", "copy_baseline", "Splits", "TaskInfo", "ArrayDataset", "DataError", "data_dir"]
 
-DATASETS: dict[str, DataSet] = {**copy.DATASETS, **mnist.DATASETS, **text.DATASETS, **har.DATASETS, **npz.DATASETS}
+DATASETS: dict[str, DataSet] = {**copy.DATASETS, **mnist.DATASETS, **text.DATASETS, **har.DATASETS, **npz.DATASETS,
+                                **timeseries.DATASETS}
 
 
 def data_options(values: dict | None = None) -> DataOptions:

@@ -1,0 +1,127 @@
+"""Your own time series (``data: {name: timeseries}``): UEA/UCR ``.ts`` and long-format CSV files,
+string labels, per-channel normalisation from the training split, and errors that name the file
+and the line."""
+
+import numpy as np
+import pytest
+
+from hadamrnn.data import load_data
+from hadamrnn.data.timeseries import read_series
+from hadamrnn.preprocess import InputTransform
+
+HEADER = "# a comment\n@problemName toy\n@timeStamps false\n@univariate false\n@dimensions 2\n" \
+         "@equalLength true\n@classLabel true walk run sit\n@data\n"
+
+
+def _ts(path, rows, header=HEADER):
+    """rows: (channels as lists of values, label)."""
+    path.write_text(header + "".join(":".join(",".join(map(str, c)) for c in ch) + f":{label}\n" for ch, label in rows))
+    return path
+
+
+def _csv(path, rows):
+    lines = ["series,step,acc x,acc y,label"]
+    for k, (channels, label) in enumerate(rows):
+        steps = list(range(len(channels[0])))[::-1]  # any order
+        lines += [f"s{k},{t},{channels[0][t]},{channels[1][t]},{label}" for t in steps]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _rows(rng, count, steps=5, labels=("walk", "run", "sit")):
+    return [([list(np.round(rng.normal(3, 2, steps), 3)), list(np.round(rng.normal(-1, 0.5, steps), 3))],
+             labels[k % len(labels)]) for k in range(count)]
+
+
+@pytest.mark.parametrize("write", [_ts, _csv], ids=["ts", "csv"])
+def test_both_formats_read_the_same_series_with_labels_and_normalisation(tmp_path, write):
+    rng = np.random.default_rng(0)
+    train_rows, test_rows = _rows(rng, 30), _rows(rng, 6)
+    suffix = ".ts" if write is _ts else ".csv"
+    train, test = write(tmp_path / f"train{suffix}", train_rows), write(tmp_path / f"test{suffix}", test_rows)
+    series, labels = read_series(train)
+    assert len(series) == 30 and series[0].shape == (5, 2) and labels[:3] == ["walk", "run", "sit"]
+    np.testing.assert_array_equal(series[4][:, 1], train_rows[4][0][1])
+    splits = load_data("timeseries", train=train, test=test)
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (27, 3, 6)
+    assert splits.info.num_classes == 3 and splits.info.input_size == 2
+    np.testing.assert_array_equal(splits.test.y.numpy(), [["run", "sit", "walk"].index(l) for _, l in test_rows])
+    transform = InputTransform.from_dict(splits.info.transform)
+    x = splits.train.batch(np.arange(27))[0].numpy()  # the model's inputs: normalised per channel
+    np.testing.assert_allclose(x.mean(axis=(0, 1)), 0, atol=1e-5)
+    np.testing.assert_allclose(x.std(axis=(0, 1)), 1, atol=1e-4)
+    assert transform.offset[0] == pytest.approx(splits.train.x.numpy()[..., 0].mean(), rel=1e-6)
+
+
+def test_ts_and_csv_of_the_same_series_give_the_same_data(tmp_path):
+    rng = np.random.default_rng(1)
+    rows, test_rows = _rows(rng, 20), _rows(rng, 4)
+    a = load_data("timeseries", train=_ts(tmp_path / "a.ts", rows), test=_ts(tmp_path / "at.ts", test_rows))
+    b = load_data("timeseries", train=_csv(tmp_path / "b.csv", rows), test=_csv(tmp_path / "bt.csv", test_rows))
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(a, split).x.numpy(), getattr(b, split).x.numpy())
+        np.testing.assert_array_equal(getattr(a, split).y.numpy(), getattr(b, split).y.numpy())
+    ta, tb = (InputTransform.from_dict(s.info.transform) for s in (a, b))
+    assert ta.offset == pytest.approx(tb.offset, rel=1e-12) and ta.divisor == pytest.approx(tb.divisor, rel=1e-12)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("1,2,x:1,2,3:walk", "line 9: not a number: 'x'"),
+    ("1,2,NaN:1,2,3:walk", "line 9: 'NaN' is not a finite number"),
+    ("1,,3:1,2,3:walk", r"line 9: a missing value \('\?' or an empty field\)"),
+    ("1,2,?:1,2,3:walk", "line 9: a missing value"),
+    ("1,2,3:1,2:walk", r"line 9: its channels have different lengths \[3, 2\]"),
+    ("1,2,3:1,2,3:fly", "line 9: label 'fly' is not declared by @classLabel"),
+])
+def test_a_bad_ts_line_is_named_by_file_and_line(tmp_path, line, message):
+    path = tmp_path / "bad.ts"
+    path.write_text(HEADER + line + "\n")
+    with pytest.raises(ValueError, match=f"{path}, {message}"):
+        read_series(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("series,step,a,label\ns,0,1,x\ns,0,2,x\n", "line 3: series 's' has step 0 twice"),
+    ("series,step,a,label\ns,0,1,x\ns,1,2,y\n", "line 3: series 's' has the label 'y' here and 'x' before"),
+    ("series,step,a,label\ns,0,,x\n", "line 2: a missing value"),
+    ("series,step,a,label\ns,0.5,1,x\n", "line 2: step '0.5' is not a whole number"),
+    ("series,step,a,label\ns,0,1,x,9\n", "line 2: 5 fields where the header has 4"),
+    ("series,a,label\n", r"line 1: the header lacks the column\(s\) \['step'\]"),
+    ("series,step,a,label\ns,0,1,x\ns,2,1,x\n", "series 's' lacks step 1"),
+])
+def test_a_bad_csv_row_is_named_by_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_series(path)
+
+
+def test_a_test_label_unseen_in_training_and_unequal_lengths_are_refused(tmp_path):
+    rng = np.random.default_rng(2)
+    train = _ts(tmp_path / "train.ts", _rows(rng, 10, labels=("walk", "run")))
+    test = _ts(tmp_path / "test.ts", _rows(rng, 3, labels=("sit",)))
+    with pytest.raises(ValueError, match="label 'sit' is not among the training file's classes"):
+        load_data("timeseries", train=train, test=test)
+    short = _ts(tmp_path / "short.ts", _rows(rng, 3, steps=4, labels=("walk",)))
+    with pytest.raises(ValueError, match=r"series of \[4\] steps where the training series have 5"):
+        load_data("timeseries", train=train, test=short)
+    with pytest.raises(ValueError, match="needs data.test"):
+        load_data("timeseries", train=train)
+    with pytest.raises(ValueError, match="unknown extension '.txt'"):
+        (tmp_path / "x.txt").write_text("")
+        read_series(tmp_path / "x.txt")
+
+
+def test_a_run_trains_on_ts_files_and_evaluates_from_anywhere(tmp_path, monkeypatch):
+    from hadamrnn.cli import main
+
+    rng = np.random.default_rng(3)
+    monkeypatch.chdir(tmp_path)
+    _ts(tmp_path / "train.ts", _rows(rng, 40)), _ts(tmp_path / "test.ts", _rows(rng, 9))
+    (tmp_path / "toy.yaml").write_text("data: {name: timeseries, train: train.ts, test: test.ts, batch_size: 8}\n"
+                                       "model: {hidden_size: 8}\noptim: {epochs: 2}\n")
+    assert main(["train", "toy.yaml", "--out", "run"]) == 0
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert f"train: {tmp_path / 'train.ts'}" in config  # made absolute: eval finds it from anywhere
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
