@@ -96,16 +96,29 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import load_data, summarize
+    from .data import ArrayDataset, data_options, load_data, summarize
+    from .train.config import apply_overrides
 
-    options = {"path": args.path} if args.name == "npz" else {}
-    splits = load_data(args.name, args.data_dir, args.download, **options)
+    values = apply_overrides({"data": {"name": args.name, **({"path": args.path} if args.path else {})}}, args.set)
+    if set(values) != {"data"}:
+        raise ValueError("hadamrnn data takes --set data.KEY=VALUE only")
+    splits = load_data(data_options(values["data"]), args.data_dir, args.download)
     if args.dump:
         from .data import dump
 
         if not args.output:
             raise ValueError("--dump SPLIT needs -o FILE (the inputs; the labels go to FILE.labels)")
         output = Path(args.output)
+        if output.suffix.lower() in (".ts", ".csv"):  # a time-series file, read by data: {name: timeseries}
+            from .data.timeseries import write_series
+
+            dataset = dict(splits.items())[args.dump]
+            if splits.info.vocab_size is not None or splits.info.loss != "ce" or not isinstance(dataset, ArrayDataset):
+                raise ValueError(f"--dump to {output.suffix}: time-series files hold feature series with one class "
+                                 f"each; {args.name} is not such a data set")
+            count = write_series(output, list(dataset.x.numpy()), [str(v) for v in dataset.y.tolist()], args.name)
+            print(f"wrote {count} {args.dump} series to {output} (raw values, labels as class numbers)")
+            return 0
         labels = output.with_name(output.name + ".labels")
         count = dump(dict(splits.items())[args.dump], splits.info, output, labels)
         print(f"wrote {count} {args.dump} sequences to {output} (raw inputs, as 'hadamrnn predict' reads them) and "
@@ -372,8 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.set_defaults(run=_size)
 
     data = commands.add_parser("data", help="load a data set and print its splits, shapes and class counts")
-    data.add_argument("name", choices=["copy", "smnist", "pmnist", "imdb", "sst2", "qqp", "har2", "har6", "npz"])
+    data.add_argument("name", help="a data set: copy, smnist, pmnist, imdb, sst2, qqp, har2, har6, npz, timeseries")
     data.add_argument("--path", help="the .npz file (data set npz)")
+    data.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
+                      help="a data option, as in a config (e.g. data.train=train.ts for timeseries)")
     data.add_argument("--data-dir", help=data_help)
     data.add_argument("--download", action="store_true", help="fetch missing files (needs internet)")
     data.add_argument("--json", action="store_true")

@@ -125,3 +125,40 @@ def test_a_run_trains_on_ts_files_and_evaluates_from_anywhere(tmp_path, monkeypa
     assert f"train: {tmp_path / 'train.ts'}" in config  # made absolute: eval finds it from anywhere
     monkeypatch.chdir(tmp_path.parent)
     assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".csv"])
+def test_a_split_dumped_as_series_trains_as_the_built_in_set(tmp_path, suffix, capsys):
+    """hadamrnn data NAME --dump SPLIT -o FILE.ts|.csv writes what data: timeseries reads back exactly."""
+    from hadamrnn.cli import main
+
+    copy = ["--set", "data.length=24", "--set", "data.train_samples=8", "--set", "data.val_samples=4",
+            "--set", "data.test_samples=4"]
+    assert main(["data", "copy", *copy, "--dump", "test", "-o", str(tmp_path / f"t{suffix}")]) == 2
+    assert "time-series files hold feature series with one class each; copy is not" in capsys.readouterr().err
+    rng = np.random.default_rng(4)
+    arrays = {"x_train": rng.normal(size=(20, 6, 3)).astype(np.float32), "y_train": rng.integers(0, 3, 20),
+              "x_test": rng.normal(size=(5, 6, 3)).astype(np.float32), "y_test": rng.integers(0, 3, 5)}
+    np.savez(tmp_path / "a.npz", **arrays)
+    for split in ("train", "val", "test"):
+        assert main(["data", "npz", "--path", str(tmp_path / "a.npz"), "--dump", split,
+                     "-o", str(tmp_path / f"{split}{suffix}")]) == 0
+    series = load_data("timeseries", train=tmp_path / f"train{suffix}", val=tmp_path / f"val{suffix}",
+                       test=tmp_path / f"test{suffix}", normalize=False)
+    built_in = load_data("npz", path=tmp_path / "a.npz")
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(series, split).x.numpy(), getattr(built_in, split).x.numpy())
+        np.testing.assert_array_equal(getattr(series, split).y.numpy(), getattr(built_in, split).y.numpy())
+    assert main(["data", "timeseries", "--set", f"data.train={tmp_path / f'train{suffix}'}",
+                 "--set", f"data.test={tmp_path / f'test{suffix}'}"]) == 0
+    assert "timeseries: 3 classes" in capsys.readouterr().out
+
+
+def test_numeric_labels_keep_their_numeric_order(tmp_path):
+    rng = np.random.default_rng(5)
+    labels = [str(k) for k in range(12)]
+    rows = _rows(rng, 24, labels=labels)
+    header = HEADER.replace("walk run sit", " ".join(labels))
+    splits = load_data("timeseries", train=_ts(tmp_path / "a.ts", rows, header), val=_ts(tmp_path / "v.ts", rows, header),
+                       test=_ts(tmp_path / "t.ts", rows, header))
+    np.testing.assert_array_equal(splits.test.y.numpy(), [int(label) for _, label in rows])

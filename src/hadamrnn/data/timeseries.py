@@ -11,7 +11,8 @@ follows each file's extension.
   ``label`` and one column per channel (any other names, in file order). The rows of one series
   carry the same label and its steps ``0 … T-1`` in any order.
 
-Labels are strings; the classes are the training file's labels, sorted, and a label of another
+Labels are strings; the classes are the training file's labels, sorted (whole numbers in numeric
+order, then the others alphabetically), and a label of another
 split that the training file lacks is an error naming it. ``normalize`` (default on): each channel
 shifted and scaled by its mean and standard deviation over the training series, as HAR's are, kept
 as the run's input transform and carried by every export. Every series of a data set must have
@@ -39,7 +40,7 @@ from ..preprocess import InputTransform
 from .arrays import MAX_CLASSES, MAX_FEATURES, ArrayDataset, Splits, TaskInfo
 from .spec import DataOptions, DataSet
 
-__all__ = ["read_series", "TimeSeriesOptions", "DATASETS"]
+__all__ = ["read_series", "write_series", "TimeSeriesOptions", "DATASETS"]
 
 SPLIT_SEED = 1234
 MAX_FILE_BYTES = 4 << 30
@@ -177,6 +178,37 @@ def read_series(path: str | Path) -> tuple[list[np.ndarray], list[str]]:
     return series, labels
 
 
+def write_series(path: str | Path, series, labels: list[str], problem: str = "hadamrnn") -> int:
+    """Write series ``(T_i, channels)`` with their labels as a ``.ts`` or long-format ``.csv`` file
+    that :func:`read_series` reads back exactly (values with 9 significant digits: float32 exactly).
+    Returns the number of series."""
+    from ..atomic import atomic_write_bytes
+
+    path = Path(path)
+    labels = [str(label) for label in labels]
+    if any(not label or any(c.isspace() or c in ":," for c in label) for label in labels):
+        raise ValueError("labels must be non-empty and hold no space, ':' or ','")
+    number = lambda v: f"{v:.9g}"  # noqa: E731
+    channels = int(np.shape(series[0])[1]) if len(series) else 0
+    if path.suffix.lower() == ".ts":
+        lengths = {len(s) for s in series}
+        lines = [f"@problemName {problem}", "@timeStamps false", "@missing false",
+                 f"@univariate {'true' if channels == 1 else 'false'}", f"@dimensions {channels}",
+                 f"@equalLength {'true' if len(lengths) == 1 else 'false'}",
+                 *([f"@seriesLength {lengths.pop()}"] if len(lengths) == 1 else []),
+                 f"@classLabel true {' '.join(sorted(set(labels)))}", "@data"]
+        lines += [":".join(",".join(map(number, np.asarray(s)[:, c])) for c in range(channels)) + f":{label}"
+                  for s, label in zip(series, labels)]
+    elif path.suffix.lower() == ".csv":
+        lines = ["series,step," + ",".join(f"channel {c}" for c in range(channels)) + ",label"]
+        lines += [f"{k},{t}," + ",".join(map(number, row)) + f",{label}"
+                  for k, (s, label) in enumerate(zip(series, labels)) for t, row in enumerate(np.asarray(s))]
+    else:
+        raise ValueError(f"{path}: write .ts or .csv")
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    return len(series)
+
+
 @dataclass
 class TimeSeriesOptions(DataOptions):
     """The ``data:`` keys of your own time series."""
@@ -186,6 +218,12 @@ class TimeSeriesOptions(DataOptions):
     test: str | None = None
     val: str | None = None  # default: 10% of train, held out by a fixed seed
     normalize: bool = True  # per-channel mean and standard deviation of the training series
+
+
+def _label_order(label: str) -> tuple:
+    """Whole numbers in numeric order (so "10" follows "9"), then other labels alphabetically."""
+    digits = label[1:] if label.startswith("-") else label
+    return (0, int(label), "") if digits.isdigit() else (1, 0, label)
 
 
 def _stack(path: Path, series: list[np.ndarray], length: int) -> np.ndarray:
@@ -202,7 +240,7 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
             raise ValueError(f"data set 'timeseries' needs data.{key}: a .ts or .csv file")
     train_path = Path(options.train)
     train_series, train_labels = read_series(train_path)
-    classes = sorted(set(train_labels))
+    classes = sorted(set(train_labels), key=_label_order)
     if len(classes) > MAX_CLASSES:
         raise _fail(train_path, None, f"{len(classes)} classes; at most {MAX_CLASSES}")
     index = {label: k for k, label in enumerate(classes)}
