@@ -96,6 +96,15 @@ class InputTransform:
             rows.append([0] * (self.length - len(ids)) + ids)
         return np.array(rows, dtype=np.int64).reshape(len(rows), self.length)
 
+    @classmethod
+    def standardizing(cls, x: np.ndarray) -> "InputTransform":
+        """The features transform that gives each channel of ``x`` ``(N, T, d)`` (a training split) mean
+        0 and standard deviation 1 (computed in float64; a constant channel is only shifted)."""
+        mean = x.mean(axis=(0, 1), dtype=np.float64)
+        std = x.std(axis=(0, 1), dtype=np.float64)
+        std = np.where(std > 0, std, 1.0)
+        return cls("features", offset=tuple(map(float, mean)), divisor=tuple(map(float, std)))
+
     @staticmethod
     def unpadded(row: np.ndarray) -> np.ndarray:
         """A pre-padded token row without its leading padding (what a user would hold)."""

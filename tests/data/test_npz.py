@@ -91,3 +91,19 @@ def test_corrupted_archives_and_non_finite_inputs_are_named(tmp_path):
     np.savez(path, **good)
     with pytest.raises(ValueError, match="x_test holds NaN or infinite values"):
         load_data("npz", path=str(path))
+
+
+def test_normalize_standardises_channels_by_the_training_split(tmp_path):
+    from hadamrnn.preprocess import InputTransform
+
+    rng = np.random.default_rng(6)
+    path = _save(tmp_path / "n.npz", x_train=rng.normal(5, 3, (40, 7, 2)).astype(np.float32),
+                 y_train=rng.integers(0, 2, 40), x_test=rng.normal(5, 3, (6, 7, 2)).astype(np.float32),
+                 y_test=rng.integers(0, 2, 6))
+    plain, scaled = load_data("npz", path=path), load_data("npz", path=path, normalize=True)
+    assert plain.info.transform is None
+    transform = InputTransform.from_dict(scaled.info.transform)
+    np.testing.assert_allclose(transform.offset, scaled.train.x.numpy().mean(axis=(0, 1)), rtol=1e-5)
+    x = scaled.train.batch(np.arange(len(scaled.train)))[0].numpy()
+    np.testing.assert_allclose(x.std(axis=(0, 1)), 1, atol=1e-4)
+    np.testing.assert_array_equal(scaled.test.x.numpy(), plain.test.x.numpy())  # raw values kept, as exported

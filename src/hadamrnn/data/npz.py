@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..options import option
+from ..preprocess import InputTransform
 from .arrays import MAX_CLASSES, MAX_FEATURES, MAX_VOCABULARY, ArrayDataset, Splits, TaskInfo
 from .spec import DataOptions, DataSet
 
@@ -29,7 +30,9 @@ def _fail(path: Path, message: str) -> ValueError:
     return ValueError(f"{path}: {message}")
 
 
-def load_npz(path: str | Path | None) -> Splits:
+def load_npz(path: str | Path | None, normalize: bool = False) -> Splits:
+    """The splits of an ``.npz`` file; ``normalize``: feature channels standardised by the training
+    split's mean and standard deviation, kept as the run's input transform (exported with it)."""
     if path is None:
         raise ValueError("data set 'npz' needs a file: set data.path (or --path) to your .npz")
     path = Path(path)
@@ -90,19 +93,24 @@ def load_npz(path: str | Path | None) -> Splits:
     if len(shapes) > 1:
         raise _fail(path, f"feature sizes differ between splits: {sorted(shapes)}")
 
+    if normalize and tokens:
+        raise _fail(path, "data.normalize standardises feature channels; this file holds token ids")
+
     def tensors(x, y):
         x = torch.from_numpy(x.astype(np.int64) if tokens else x.astype(np.float32))
-        return ArrayDataset(x, torch.from_numpy(y.astype(np.int64)))
+        return ArrayDataset(x, torch.from_numpy(y.astype(np.int64)), transform)
 
     if "val" not in splits:
         x, y = splits["train"]
         order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
         held = max(1, len(x) // 10)
         splits["val"], splits["train"] = (x[order[:held]], y[order[:held]]), (x[order[held:]], y[order[held:]])
+    transform = InputTransform.standardizing(splits["train"][0].astype(np.float32)) if normalize else None
     num_classes = int(max(int(y.max(initial=0)) for _, y in splits.values())) + 1
     info = TaskInfo("npz", num_classes=max(num_classes, 2), loss="ce_all" if per_step else "ce",
                     input_size=None if tokens else int(splits["train"][0].shape[2]),
-                    vocab_size=int(max(int(x.max(initial=0)) for x, _ in splits.values())) + 1 if tokens else None)
+                    vocab_size=int(max(int(x.max(initial=0)) for x, _ in splits.values())) + 1 if tokens else None,
+                    transform=transform.to_dict() if transform is not None else None)
     return Splits(info, *(tensors(*splits[s]) for s in ("train", "val", "test")))
 
 
@@ -110,7 +118,8 @@ def load_npz(path: str | Path | None) -> Splits:
 class NPZOptions(DataOptions):
     name: str = option("npz", choices=("npz",))
     path: str | None = None  # the .npz file
+    normalize: bool = False  # standardise feature channels by the training split's mean and sd
 
 
-DATASETS = {"npz": DataSet(NPZOptions, lambda options, root: load_npz(options.path).info,
-                           lambda options, root: load_npz(options.path), paths=("path",))}
+DATASETS = {"npz": DataSet(NPZOptions, lambda options, root: load_npz(options.path, options.normalize).info,
+                           lambda options, root: load_npz(options.path, options.normalize), paths=("path",))}

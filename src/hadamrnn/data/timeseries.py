@@ -265,12 +265,8 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
             raise _fail(train_path, None, "one series: too few to hold out a validation split; give data.val")
         (x, val_x), (y, val_y) = (x[kept], x[held]), (y[kept], y[held])
     channels = x.shape[2]
-    if options.normalize:
-        mean, std = x.mean(axis=(0, 1), dtype=np.float64), x.std(axis=(0, 1), dtype=np.float64)
-        std = np.where(std > 0, std, 1.0)  # a constant channel is shifted only
-    else:
-        mean, std = np.zeros(channels), np.ones(channels)
-    transform = InputTransform("features", offset=tuple(map(float, mean)), divisor=tuple(map(float, std)))
+    transform = (InputTransform.standardizing(x) if options.normalize else
+                 InputTransform("features", offset=(0.0,) * channels, divisor=(1.0,) * channels))
     info = TaskInfo("timeseries", num_classes=len(classes), loss="ce", input_size=channels,
                     transform=transform.to_dict())
     split = lambda a, b: ArrayDataset(torch.from_numpy(a), torch.from_numpy(b), transform)  # noqa: E731
