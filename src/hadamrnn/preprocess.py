@@ -5,7 +5,9 @@ model fed raw data outside Python computes what it computed in training:
 
 - features ``(T, d)``: ``x[t] = (raw[order[t]] - offset) / divisor`` per channel, in float32
   (MNIST: pixels 0–255 divided by 255, pMNIST's pixel order; HAR: the training windows' mean and
-  standard deviation per channel);
+  standard deviation per channel); with a ``length`` (time series of unequal lengths), a shorter
+  sequence is pre-padded with steps of zeros (model inputs: the channels' means in raw values) and
+  a longer one keeps its last ``length`` steps, as token rows are cut;
 - token ids: cut to ``length`` ids (``keep="last"``: the last ones, IMDB's rule; ``keep="first"``:
   the first ``length - 1`` and the final one, the ``[SEP]`` of GLUE) and pre-padded with id 0, so
   the last step holds the last token. ``vocabulary_sha256`` identifies the id ↔ token table the
@@ -36,8 +38,8 @@ class InputTransform:
     offset: tuple[float, ...] | None = None  # features: per channel
     divisor: tuple[float, ...] | None = None  # features: per channel
     order: tuple[int, ...] | None = None  # features: model step t reads raw step order[t]
-    length: int | None = None  # tokens: the model's sequence length
-    keep: Literal["last", "first"] = "last"  # tokens: which ids a longer sequence keeps
+    length: int | None = None  # tokens, or features without order: the model's sequence length
+    keep: Literal["last", "first"] = "last"  # which ids (steps) a longer sequence keeps; features: "last"
     vocabulary_sha256: str | None = None  # tokens
 
     def __post_init__(self) -> None:
@@ -56,6 +58,11 @@ class InputTransform:
                 raise ValueError(f"transform order has {len(self.order)} steps; at most {MAX_STEPS}")
             if self.order is not None and sorted(self.order) != list(range(len(self.order))):
                 raise ValueError("transform order must be a permutation of 0..T-1")
+            if self.length is not None and (isinstance(self.length, bool) or not isinstance(self.length, int)
+                                            or not 1 <= self.length <= MAX_STEPS or self.order is not None
+                                            or self.keep != "last"):
+                raise ValueError(f"a features transform's length is a whole number in [1, {MAX_STEPS}], keeps the "
+                                 f"last steps and goes without an order")
         elif self.kind == "tokens":
             if (isinstance(self.length, bool) or not isinstance(self.length, int) or not 1 <= self.length <= MAX_STEPS
                     or self.keep not in ("last", "first")):
@@ -83,8 +90,11 @@ class InputTransform:
         # runtime (docs/format.md, "Input lines"): nothing becomes infinite or NaN.
         limit = np.finfo(np.float32).max
         with np.errstate(over="ignore"):
-            x = (np.clip(raw, -limit, limit).astype(np.float32) - offset) / divisor
-        return np.clip(x, -limit, limit)
+            x = np.clip((np.clip(raw, -limit, limit).astype(np.float32) - offset) / divisor, -limit, limit)
+        if self.length is not None:  # the last `length` steps, pre-padded with zeros
+            x = x[:, -self.length:]
+            x = np.concatenate([np.zeros((x.shape[0], self.length - x.shape[1], x.shape[2]), np.float32), x], axis=1)
+        return x
 
     def tokens(self, sequences: Iterable[Iterable[int]]) -> np.ndarray:
         """Token id sequences of any length → ``(B, length)`` int64, cut and pre-padded."""

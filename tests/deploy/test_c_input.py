@@ -87,6 +87,17 @@ def ordered(tmp_path_factory):
                      transform, np.random.default_rng(1).random((4, 5, 1)))
 
 
+@pytest.fixture(scope="module")
+def padded(tmp_path_factory):
+    """Three features per step through a transform, sequences cut to their last 4 steps and pre-padded
+    with steps of zeros (time series of unequal lengths)."""
+    torch.manual_seed(5)
+    transform = InputTransform("features", offset=(1.5, -2.0, 0.0), divisor=(2.0, 0.5, 1e-30), length=4)
+    calibration = transform.features(np.random.default_rng(3).normal(size=(4, 6, 3)) * 1e-30)
+    return _exported(tmp_path_factory.mktemp("padded"),
+                     HadamRNNConfig(input_size=3, hidden_size=16, output_size=4, block_size=4), transform, calibration)
+
+
 def _c(directory, data: bytes):
     """``(answers, refusal or None)`` of the C program on ``data`` as its standard input."""
     done = subprocess.run([str(directory / "predict")], input=data, capture_output=True)
@@ -140,9 +151,9 @@ class Runtimes:
 
 
 @pytest.fixture(scope="module")
-def runtimes(plain, features, tokens, ordered):
+def runtimes(plain, features, tokens, ordered, padded):
     return {name: Runtimes(d) for name, d in (("plain", plain), ("features", features), ("tokens", tokens),
-                                               ("ordered", ordered))}
+                                               ("ordered", ordered), ("padded", padded))}
 
 
 GOOD = b"0.5 -0.25 1 2\n"
@@ -266,10 +277,11 @@ def _hostile_lines(rng: random.Random, count: int, token_model: bool):
     return inputs
 
 
-@pytest.mark.parametrize("model, count", [("features", 1300), ("tokens", 900)])
+@pytest.mark.parametrize("model, count", [("features", 1300), ("tokens", 900), ("padded", 600)])
 def test_every_runtime_gives_every_hostile_input_the_same_verdict(runtimes, model, count):
-    """2,200 random inputs over the two models (each a one- to three-line file): C, numpy-int, numpy and
-    torch give the same answers or the same refusal on every one."""
+    """2,800 random inputs over three models (each a one- to three-line file; "padded" cuts and pads
+    its lines to 4 steps): C, numpy-int, numpy, torch and onnx give the same answers or the same
+    refusal on every one."""
     rng = random.Random(24 + count)
     refused = answered = 0
     for data in _hostile_lines(rng, count, model == "tokens"):
@@ -277,6 +289,23 @@ def test_every_runtime_gives_every_hostile_input_the_same_verdict(runtimes, mode
         refused += refusal is not None
         answered += len(answers)
     assert refused > count // 5 and answered > count // 2  # both verdicts well exercised
+
+
+def test_lines_of_every_length_are_cut_and_padded_alike(runtimes):
+    """A model with a length of 4 steps: lines of 1 to 9 steps answer in C as in numpy-int, and every
+    float runtime answers as the model on the transform's padded inputs."""
+    rng = np.random.default_rng(8)
+    lines = [" ".join(f"{v:.4g}" for v in rng.normal(0, 3, 3 * steps)) for steps in range(1, 10) for _ in range(3)]
+    data = ("\n".join(lines) + "\n").encode()
+    answers, refusal = runtimes["padded"].verdicts(data)
+    assert refusal is None and len(answers) == len(lines)
+    model = runtime.load(runtimes["padded"].directory / "model.hrnn")
+    for line, answer in zip(lines, _python(runtimes["padded"].numpy, data)[0]):
+        raw = np.array(line.split(), float).reshape(1, -1, 3)
+        x = model.transform.features(raw)
+        assert x.shape == (1, 4, 3)
+        expected = model.logits(x)[0]
+        np.testing.assert_allclose(np.array(answer.split()[1:], float), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_the_c_program_takes_files_and_refuses_unknown_options(plain, tmp_path):

@@ -74,6 +74,16 @@ def test_feature_models_with_their_transform(family, readout, tmp_path):
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("steps", [4, 6, 9])
+def test_feature_sequences_are_cut_to_their_last_steps_and_pre_padded(family, steps, tmp_path):
+    padded = InputTransform("features", offset=(1.5, -2.0, 0.25), divisor=(2.0, 0.5, 3.0), length=6)
+    info = TaskInfo("t", num_classes=4, loss="ce", input_size=3, transform=padded.to_dict())
+    model = _model(family, info, seed=3)
+    raw = np.random.default_rng(3).normal(2, 3, (5, steps, 3)).astype(np.float32)
+    _check(model, info, raw, padded.features(raw), tmp_path)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_a_fixed_step_order_and_a_binary_read_out(family, tmp_path):
     info = TaskInfo("t", num_classes=2, loss="bce", input_size=1, transform=ORDERED.to_dict())
     model = _model(family, info, seed=1)

@@ -15,9 +15,12 @@ Labels are strings; the classes are the training file's labels, sorted (whole nu
 order, then the others alphabetically), and a label of another
 split that the training file lacks is an error naming it. ``normalize`` (default on): each channel
 shifted and scaled by its mean and standard deviation over the training series, as HAR's are, kept
-as the run's input transform and carried by every export. Every series of a data set must have
-the same number of steps (front padding of unequal lengths through every runtime is not built
-yet). Without ``val``, 10% of the training series (a fixed seed) are held out for validation.
+as the run's input transform and carried by every export. Series of unequal lengths are
+pre-padded to the longest training series (``length`` of the transform): padding steps are zeros
+as the model sees them (each channel's mean in raw values), and a longer validation or test series
+keeps its last steps, as token rows are cut. Every runtime and the generated C pad and cut a line
+the same way, so ``predict`` takes a series of any length. Without ``val``, 10% of the training
+series (a fixed seed) are held out for validation.
 
 These formats are read by this module rather than by a reader of the field (aeon's
 ``load_from_ts_file``): measured 2026-12-03, aeon names neither the file nor the line of a
@@ -226,12 +229,14 @@ def _label_order(label: str) -> tuple:
     return (0, int(label), "") if digits.isdigit() else (1, 0, label)
 
 
-def _stack(path: Path, series: list[np.ndarray], length: int) -> np.ndarray:
-    lengths = sorted({len(s) for s in series})
-    if lengths != [length]:
-        raise _fail(path, None, f"series of {lengths[:4]} steps where the training series have {length}: every "
-                                f"series must have the same number of steps (unequal lengths are not read yet)")
-    return np.stack(series).astype(np.float32)
+def _stack(series: list[np.ndarray], length: int, padding: np.ndarray) -> np.ndarray:
+    """``(N, length, d)`` float32: each series' last ``length`` steps, pre-padded with ``padding`` rows."""
+    out = np.empty((len(series), length, len(padding)), np.float32)
+    out[:] = padding
+    for k, values in enumerate(series):
+        kept = values[-length:]
+        out[k, length - len(kept):] = kept
+    return out
 
 
 def _load(options: TimeSeriesOptions, root: Path) -> Splits:
@@ -244,29 +249,38 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
     if len(classes) > MAX_CLASSES:
         raise _fail(train_path, None, f"{len(classes)} classes; at most {MAX_CLASSES}")
     index = {label: k for k, label in enumerate(classes)}
-    length = len(train_series[0])
 
-    def arrays(path: Path, series, labels) -> tuple[np.ndarray, np.ndarray]:
+    def labelled(path: Path, series, labels) -> tuple[list, np.ndarray]:
         unknown = sorted(set(labels) - set(index))
         if unknown:
             raise _fail(path, None, f"label {unknown[0][:40]!r} is not among the training file's classes "
                                     f"({', '.join(classes)[:200]})")
-        return _stack(path, series, length), np.array([index[label] for label in labels], dtype=np.int64)
+        return series, np.array([index[label] for label in labels], dtype=np.int64)
 
-    x, y = arrays(train_path, train_series, train_labels)
-    test_x, test_y = arrays(Path(options.test), *read_series(options.test))
+    splits = {"train": labelled(train_path, train_series, train_labels),
+              "test": labelled(Path(options.test), *read_series(options.test))}
     if options.val is not None:
-        val_x, val_y = arrays(Path(options.val), *read_series(options.val))
+        splits["val"] = labelled(Path(options.val), *read_series(options.val))
     else:
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
-        held = order[:max(1, len(x) // 10)] if len(x) > 1 else order[:0]
-        kept = np.setdiff1d(np.arange(len(x)), held)
+        series, y = splits["train"]
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(series))
+        held = order[:max(1, len(series) // 10)] if len(series) > 1 else order[:0]
+        kept = np.setdiff1d(np.arange(len(series)), held)
         if len(held) == 0:
             raise _fail(train_path, None, "one series: too few to hold out a validation split; give data.val")
-        (x, val_x), (y, val_y) = (x[kept], x[held]), (y[kept], y[held])
-    channels = x.shape[2]
-    transform = (InputTransform.standardizing(x) if options.normalize else
+        splits["train"] = [series[k] for k in kept], y[kept]
+        splits["val"] = [series[k] for k in held], y[held]
+    lengths = {len(values) for series, _ in splits.values() for values in series}
+    length = max(len(values) for values in splits["train"][0])
+    steps = np.concatenate(splits["train"][0]).astype(np.float32)[None]  # every real training step, no padding
+    channels = steps.shape[2]
+    transform = (InputTransform.standardizing(steps) if options.normalize else
                  InputTransform("features", offset=(0.0,) * channels, divisor=(1.0,) * channels))
+    if lengths != {length}:  # unequal: pre-padded, with what the transform makes zeros
+        transform = InputTransform("features", offset=transform.offset, divisor=transform.divisor, length=length)
+    padding = np.array(transform.offset, np.float32)
+    (x, y), (val_x, val_y), (test_x, test_y) = ((_stack(splits[s][0], length, padding), splits[s][1])
+                                                for s in ("train", "val", "test"))
     info = TaskInfo("timeseries", num_classes=len(classes), loss="ce", input_size=channels,
                     transform=transform.to_dict())
     split = lambda a, b: ArrayDataset(torch.from_numpy(a), torch.from_numpy(b), transform)  # noqa: E731

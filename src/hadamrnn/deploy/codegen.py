@@ -162,7 +162,8 @@ def _input_header(transform: InputTransform | None, d: int) -> str:
     return _render(
         "hadamrnn_input.h", features=int(features), offsets=offsets, order_steps=len(order),
         order=f"static const int32_t HRNN_ORDER[{len(order)}] = {{\n    {_array(np.array(order))}\n}};" if order else "",
-        length=transform.length if tokens else 0, keep_last=int(not tokens or transform.keep == "last"),
+        length=(transform.length or 0) if transform is not None else 0,
+        keep_last=int(not tokens or transform.keep == "last"),
         vocabulary=(f"/* token ids refer to the vocabulary with SHA-256 {transform.vocabulary_sha256} */\n"
                     if tokens and transform.vocabulary_sha256 else ""))
 

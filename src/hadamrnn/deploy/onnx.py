@@ -140,7 +140,16 @@ def _features(g: _Graph, x: str, transform: InputTransform | None) -> str:
     x = g.op("Clip", [x, low, high])
     x = g.op("Sub", [x, g.const(transform.offset, "offset", np.float32)])
     x = g.op("Div", [x, g.const(transform.divisor, "divisor", np.float32)])
-    return g.op("Clip", [x, low, high])
+    x = g.op("Clip", [x, low, high])
+    if transform.length is None:
+        return x
+    length = transform.length  # the last `length` steps, pre-padded with steps of zeros
+    x = g.op("Slice", [x, g.const([-length], "from", np.int64), g.const([1 << 62], "to", np.int64),
+                       g.const([1], "axis", np.int64)])
+    steps = g.op("Slice", [g.op("Shape", [x]), g.const([1], "from", np.int64), g.const([2], "to", np.int64)])
+    missing = g.op("Max", [g.op("Sub", [g.const([length], "length", np.int64), steps]), g.const([0], "zero", np.int64)])
+    zero = g.const([0], "zero", np.int64)
+    return g.op("Pad", [x, g.op("Concat", [zero, missing, zero, zero, zero, zero], axis=0)])
 
 
 def _tokens(g: _Graph, ids: str, transform: InputTransform | None) -> str:

@@ -6,7 +6,7 @@
 @{offsets}
 #define HRNN_ORDER_STEPS @{order_steps}  /* >0: model step t reads raw step HRNN_ORDER[t] */
 @{order}
-#define HRNN_LENGTH @{length}  /* >0: token lines cut to this and pre-padded with 0 */
+#define HRNN_LENGTH @{length}  /* >0: lines cut to this many ids or steps and pre-padded (id 0, or steps of zeros) */
 #define HRNN_KEEP_LAST @{keep_last}  /* 1: keep the last ids; 0: the first HRNN_LENGTH-1 and the final one */
 @{vocabulary}
 #endif

@@ -5,7 +5,8 @@
    ended by LF or CRLF; a decimal number, or a token id of ASCII digits below the vocabulary size;
    values beyond float32's range saturate. Raw inputs first go through the data set's input
    transform (hadamrnn_input.h: per-channel offset and divisor in float32, a step order; token
-   sequences cut to HRNN_LENGTH and pre-padded with id 0), then are quantized as
+   sequences cut to HRNN_LENGTH and pre-padded with id 0; feature sequences, with HRNN_LENGTH, cut to
+   their last HRNN_LENGTH steps and pre-padded with steps of zeros), then are quantized as
    floor(x * 2^HRNN_FX + 1/2), saturated. A bad line stops the program with its line number. */
 #include <float.h>
 #include <stdio.h>
@@ -14,7 +15,8 @@
 #include "hadamrnn_model.h"
 #include "hadamrnn_input.h"
 
-#define HRNN_BUFFER (HRNN_TOKENS ? HRNN_LENGTH : HRNN_ORDER_STEPS * HRNN_D)
+#define HRNN_BUFFER (HRNN_TOKENS ? HRNN_LENGTH : HRNN_ORDER_STEPS ? HRNN_ORDER_STEPS * HRNN_D : HRNN_LENGTH * HRNN_D)
+#define HRNN_WAIT (HRNN_ORDER_STEPS || HRNN_LENGTH) /* a feature line's steps wait for its end */
 static int32_t buffer[HRNN_BUFFER > 0 ? HRNN_BUFFER : 1]; /* a line's ids or values, when they must wait for its end */
 
 static int32_t quantize(double value) {
@@ -86,8 +88,9 @@ static void step_token(hrnn_state *state, long *steps, int32_t token) {
     (*steps)++;
 }
 
-/* Runs the steps a line buffered (tokens: padding, then the ids kept; features: in HRNN_ORDER);
-   returns 0, or -1 when a reordered line does not have exactly HRNN_ORDER_STEPS steps. */
+/* Runs the steps a line buffered (tokens: padding, then the ids kept; features: in HRNN_ORDER, or
+   padding steps of zeros and then the last steps kept, a ring of HRNN_LENGTH steps); returns 0, or -1
+   when a reordered line does not have exactly HRNN_ORDER_STEPS steps. */
 static int run_buffered(hrnn_state *state, long *steps, long seen) {
 #if HRNN_TOKENS && HRNN_LENGTH
     long kept = seen < HRNN_LENGTH ? seen : HRNN_LENGTH, k;
@@ -104,6 +107,21 @@ static int run_buffered(hrnn_state *state, long *steps, long seen) {
     if (seen != (long)HRNN_ORDER_STEPS * HRNN_D) return -1;
     for (t = 0; t < HRNN_ORDER_STEPS; t++) {
         for (c = 0; c < HRNN_D; c++) x[c] = buffer[(long)HRNN_ORDER[t] * HRNN_D + c];
+        hrnn_step(state, x);
+        (*steps)++;
+    }
+#elif !HRNN_TOKENS && HRNN_LENGTH
+    int32_t x[HRNN_D];
+    long total = seen / HRNN_D, kept = total < HRNN_LENGTH ? total : HRNN_LENGTH, t;
+    int c;
+    if (seen == 0) return 0;
+    for (c = 0; c < HRNN_D; c++) x[c] = 0;
+    for (t = kept; t < HRNN_LENGTH; t++) {
+        hrnn_step(state, x);
+        (*steps)++;
+    }
+    for (t = total - kept; t < total; t++) {
+        for (c = 0; c < HRNN_D; c++) x[c] = buffer[(t % HRNN_LENGTH) * HRNN_D + c];
         hrnn_step(state, x);
         (*steps)++;
     }
@@ -203,10 +221,13 @@ static int run(FILE *in) {
                 if (HRNN_ORDER_STEPS) {
                     if (seen < (long)HRNN_BUFFER) buffer[seen] = x[filled];
                     seen++; /* counted on past the buffer: the line end says how many steps it had */
+                } else if (HRNN_LENGTH) {
+                    buffer[seen % (long)(HRNN_BUFFER > 0 ? HRNN_BUFFER : 1)] = x[filled]; /* the last steps */
+                    seen++;
                 }
                 filled++;
                 if (filled == HRNN_D) {
-                    if (!HRNN_ORDER_STEPS) {
+                    if (!HRNN_WAIT) {
                         hrnn_step(&state, x);
                         steps++;
                     }
