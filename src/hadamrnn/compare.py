@@ -64,13 +64,16 @@ class RunSummary:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
+        def metric(value):  # below 0.001 (the copy task's cross-entropy) in scientific notation
+            return number(value) if value is None or value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
+
         def spread(mean, sd):
-            return number(mean) if self.n == 1 or mean is None else f"{mean:.4f} ± {sd:.4f} (n = {self.n})"
+            return metric(mean) if self.n == 1 or mean is None else f"{metric(mean)} ± {metric(sd)} (n = {self.n})"
 
         block = "—" if self.block_size is None else "full" if self.sparse_block is None else str(self.sparse_block)
         return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), block,
                 self.precision, number(self.size_kbits, 2),
-                f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", number(self.last_test_metric),
+                f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", metric(self.last_test_metric),
                 spread(self.best_val_metric, self.best_val_sd), "—" if self.epochs is None else str(self.epochs),
                 number(self.seconds, 0), number(self.seconds_per_epoch, 1), self.command or "—"]
 
