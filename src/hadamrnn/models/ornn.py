@@ -100,7 +100,8 @@ def orthogonal_init(kind: str, n: int, generator: torch.Generator | None = None)
     ``torch`` (not drawn here) is PyTorch's orthogonal parametrization of ``nn.Linear``'s default initialisation."""
     if kind == "haar":
         q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))
-        return (q * torch.sign(torch.diagonal(r))).float()
+        # contiguous: QR's column-major Q made a resumed run part from the uninterrupted one
+        return (q * torch.sign(torch.diagonal(r))).float().contiguous()
     if kind == "henaff":
         w = torch.eye(n, dtype=torch.float64)
         angles = torch.rand(n // 2, generator=generator, dtype=torch.float64) * 2 * math.pi - math.pi
