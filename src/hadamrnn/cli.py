@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.set_defaults(run=_size)
 
     data = commands.add_parser("data", help="load a data set and print its splits, shapes and class counts")
-    data.add_argument("name", help="a data set: copy, smnist, pmnist, imdb, sst2, qqp, har2, har6, npz, timeseries")
+    data.add_argument("name", help="a data set's name (an unknown name is an error that lists them)")
     data.add_argument("--path", help="the .npz file (data set npz)")
     data.add_argument("--set", action="append", default=[], metavar="data.KEY=VALUE",
                       help="a data option, as in a config (e.g. data.train=train.ts for timeseries)")

@@ -160,21 +160,21 @@ def _tokens(g: _Graph, ids: str, transform: InputTransform | None) -> str:
     if transform is None:
         return ids
     length = transform.length
-    steps = g.op("Gather", [g.op("Shape", [ids]), g.const(1, "one", np.int64)])  # T, a scalar
+    zero, one, size = (g.const(v, hint, np.int64) for v, hint in ((0, "zero"), (1, "one"), (length, "length")))
+    steps = g.op("Gather", [g.op("Shape", [ids]), one])  # T, a scalar
     j = g.const(np.arange(length), "columns", np.int64)
-    index = g.op("Add", [g.op("Sub", [steps, g.const(length, "length", np.int64)]), j])  # (length,)
-    nonzero = g.op("Cast", [g.op("Not", [g.op("Equal", [ids, g.const(0, "pad", np.int64)])])], to=6)  # int32
+    index = g.op("Add", [g.op("Sub", [steps, size]), j])  # (length,)
+    nonzero = g.op("Cast", [g.op("Not", [g.op("Equal", [ids, zero])])], to=6)  # int32
     start = g.op("ArgMax", [nonzero], axis=1, keepdims=1)  # (B, 1): the first token (0 for an empty row)
-    index = g.op("Add", [index, g.op("Mul", [start, g.const(0, "zero", np.int64)])])  # (B, length)
+    index = g.op("Add", [index, g.op("Mul", [start, zero])])  # (B, length)
     if transform.keep == "first":
         count = g.op("Sub", [steps, start])  # tokens in each row
-        head = g.op("Where", [g.op("Less", [j, g.const(length - 1, "last_column", np.int64)]),
-                              g.op("Add", [start, j]),
-                              g.op("Sub", [steps, g.const(1, "one", np.int64)])])
-        index = g.op("Where", [g.op("Greater", [count, g.const(length, "length", np.int64)]), head, index])
-    inside = g.op("GreaterOrEqual", [index, g.const(0, "zero", np.int64)])
-    gathered = g.op("GatherElements", [ids, g.op("Max", [index, g.const(0, "zero", np.int64)])], axis=1)
-    return g.op("Where", [inside, gathered, g.const(0, "pad", np.int64)])
+        head = g.op("Where", [g.op("Less", [j, g.op("Sub", [size, one])]), g.op("Add", [start, j]),
+                              g.op("Sub", [steps, one])])
+        index = g.op("Where", [g.op("Greater", [count, size]), head, index])
+    inside = g.op("GreaterOrEqual", [index, zero])
+    gathered = g.op("GatherElements", [ids, g.op("Max", [index, zero])], axis=1)
+    return g.op("Where", [inside, gathered, zero])
 
 
 def _body(helper, numpy_helper, kind: str, w: dict, n: int, all_steps: bool, TensorProto):

@@ -7,8 +7,9 @@ the same lines with the same words:
 - ``numpy``: the float model of a ``.hrnn`` file (NumPy only);
 - ``torch``: the same file as a PyTorch module, in float64;
 - ``numpy-int``: the integer model of a C export directory, bit for bit what the C program computes;
-- ``onnx``: an ``.onnx`` file (``export --target onnx``, any family) in onnxruntime, float32; its graph
-  applies the transform itself, so it is given the raw values once they are checked.
+- ``onnx``: an ``.onnx`` file (``export --target onnx``, any family) in onnxruntime (the transform in
+  float32, the model in float64); its graph applies the transform itself, so it is given the raw
+  values once they are checked.
 """
 
 from __future__ import annotations

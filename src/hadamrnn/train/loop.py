@@ -73,7 +73,8 @@ def _with_resolved_data(config: ExperimentConfig, data_dir: str | Path | None) -
 
 
 def load_task_info(config: ExperimentConfig, data_dir: str | Path | None = None) -> TaskInfo:
-    """The data set's :class:`TaskInfo` without loading its samples (except for npz files)."""
+    """The data set's :class:`TaskInfo`, without loading its samples where it can (your own files,
+    npz and time series, are read whole)."""
     return task_info(config.data, data_dir)
 
 
