@@ -70,11 +70,22 @@ def _eval(args: argparse.Namespace) -> int:
     model, config, info = load_trained(args.checkpoint)
     splits = load_splits(config, args.data_dir)
     result = evaluate(model, dict(splits.items())[args.split], info, config.data.batch_size)
-    result = {"split": args.split, "metric_name": info.metric, "metric": result["metric"], "loss": result["loss"],
-              "accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
-              "samples": len(dict(splits.items())[args.split])}
-    print(json.dumps(result) if args.json else f"{args.split} {info.metric}: {result['metric']:.4f} "
-          f"(loss {result['loss']:.4f}, accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f})")
+    per_class = {}
+    if info.classes is not None:  # named classes: each one's figures
+        for name, (hits, support, predicted) in zip(info.classes, zip(*result["class_counts"])):
+            per_class[name] = {"support": support, "recall": hits / support if support else None,
+                               "f1": 2 * hits / (support + predicted) if support + predicted else None}
+    summary = {"split": args.split, "metric_name": info.metric, "metric": result["metric"], "loss": result["loss"],
+               "accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
+               "samples": len(dict(splits.items())[args.split]), **({"classes": per_class} if per_class else {})}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{args.split} {info.metric}: {result['metric']:.4f} (loss {result['loss']:.4f}, accuracy "
+          f"{result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f})")
+    show = lambda value: "-" if value is None else f"{value:.4f}"  # noqa: E731
+    for name, figures in per_class.items():
+        print(f"  {name}: recall {show(figures['recall'])}, F1 {show(figures['f1'])}, {figures['support']} samples")
     return 0
 
 
@@ -171,7 +182,7 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     model, config, info = _trained_hadamrnn(args.source, "export")
     if args.target == "file":
-        size = export_model(model, args.output, info.transform)
+        size = export_model(model, args.output, info.transform, info.classes)
         print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
         return 0
     import torch
@@ -188,7 +199,7 @@ def _export(args: argparse.Namespace) -> int:
                          f"with --bits {trained.bits}, or leave --bits out")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    export_model(model, out / "model.hrnn", info.transform)
+    export_model(model, out / "model.hrnn", info.transform, info.classes)
     if trained is not None:
         integer = quantize_model(runtime.load(out / "model.hrnn"), None, bits=bits,
                                  scales=(int(trained.fx), int(trained.fh)))
@@ -233,7 +244,7 @@ def _predict(args: argparse.Namespace) -> int:
 
                 model, _, info = _trained_hadamrnn(source, "predict")
                 source = Path(folder) / "model.hrnn"
-                export_model(model, source, info.transform)
+                export_model(model, source, info.transform, info.classes)
         predictor = open_predictor(source, args.runtime)
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is

@@ -2,6 +2,8 @@
 string labels, per-channel normalisation from the training split, and errors that name the file
 and the line."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -115,7 +117,7 @@ def test_unequal_lengths_are_pre_padded_as_the_transform_pads_a_raw_series(tmp_p
     series that is shorter is padded, a longer one keeps its last steps; the transform applied to
     a raw series alone (what every runtime does with a predict line) gives the same model inputs."""
     rng = np.random.default_rng(7)
-    train_rows = [r for k in range(20) for r in _rows(rng, 1, steps=3 + k % 5)]  # 3 to 7 steps
+    train_rows = [r for k in range(20) for r in _rows(rng, 1, steps=3 + k % 5, labels=(("walk", "run")[k % 2],))]
     test_rows = _rows(rng, 1, steps=2) + _rows(rng, 1, steps=9) + _rows(rng, 1, steps=7)
     suffix = ".ts" if write is _ts else ".csv"
     header = HEADER.replace("@equalLength true", "@equalLength false")
@@ -176,6 +178,12 @@ def test_a_split_dumped_as_series_trains_as_the_built_in_set(tmp_path, suffix, c
     assert "timeseries: 3 classes" in capsys.readouterr().out
 
 
+def test_a_training_file_of_one_class_is_refused(tmp_path):
+    rows = _rows(np.random.default_rng(2), 4, labels=("walk",))
+    with pytest.raises(ValueError, match=r"train\.ts: 1 class\(es\); a classifier needs 2"):
+        load_data("timeseries", train=_ts(tmp_path / "train.ts", rows), test=_ts(tmp_path / "test.ts", rows))
+
+
 def test_numeric_labels_keep_their_numeric_order(tmp_path):
     rng = np.random.default_rng(5)
     labels = [str(k) for k in range(12)]
@@ -188,7 +196,8 @@ def test_numeric_labels_keep_their_numeric_order(tmp_path):
 
 def test_predict_on_raw_series_of_unequal_lengths_reproduces_eval(tmp_path, monkeypatch, capsys):
     """Trained on pre-padded series, a model exported with its transform answers the raw series of the
-    test file, one line each at its own length, as eval scored them."""
+    test file, one line each at its own length, as eval scored them, and names the classes as the
+    files do, in every runtime (eval names them too)."""
     import json
 
     from hadamrnn.cli import main
@@ -203,13 +212,26 @@ def test_predict_on_raw_series_of_unequal_lengths_reproduces_eval(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert main(["train", "toy.yaml", "--out", "run"]) == 0
     assert main(["eval", "run", "--json"]) == 0
-    accuracy = json.loads(capsys.readouterr().out.splitlines()[-1])["metric"]
+    evaluated = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert sorted(evaluated["classes"]) == ["run", "sit", "walk"]
+    assert sum(c["support"] for c in evaluated["classes"].values()) == len(test)
+    assert main(["eval", "run"]) == 0
+    assert "  walk: recall" in capsys.readouterr().out
     (tmp_path / "lines.txt").write_text("".join(" ".join(map(str, np.array(ch).T.reshape(-1))) + "\n"
                                                 for ch, _ in test))
-    assert main(["predict", "run", "lines.txt"]) == 0
-    predicted = [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()]
-    truth = [["run", "sit", "walk"].index(label) for _, label in test]
-    assert np.mean(np.array(predicted) == np.array(truth)) == pytest.approx(accuracy)
+    assert main(["export", "run", "--target", "c", "-o", "c"]) == 0
+    runs = [["run"], ["run", "--runtime", "torch"], ["c", "--runtime", "numpy-int"]]
+    if importlib.util.find_spec("onnxruntime") is not None:
+        runs.append(["run", "--runtime", "onnx"])
+    answers = []
+    for arguments in runs:
+        capsys.readouterr()
+        assert main(["predict", arguments[0], "lines.txt", *arguments[1:]]) == 0
+        answers.append([line.split()[0] for line in capsys.readouterr().out.splitlines()])
+    truth = [label for _, label in test]
+    assert np.mean(np.array(answers[0]) == np.array(truth)) == pytest.approx(evaluated["metric"])
+    assert all(names == answers[0] for names in answers[1:3])  # numpy-int: 16-bit states, same verdicts here
+    assert all(names == answers[0] for names in answers[3:])
 
 
 def test_a_features_length_goes_without_an_order_and_keeps_the_last_steps():
@@ -217,3 +239,22 @@ def test_a_features_length_goes_without_an_order_and_keeps_the_last_steps():
         InputTransform("features", offset=(0.0,), divisor=(1.0,), order=(1, 0), length=2)
     with pytest.raises(ValueError, match="keeps the last steps"):
         InputTransform("features", offset=(0.0,), divisor=(1.0,), length=2, keep="first")
+
+
+def test_a_run_whose_files_changed_is_not_resumed(tmp_path):
+    """Resuming reads the files again: a training file edited since the run started (other statistics,
+    other classes) is refused, naming what changed, and the checkpoint is left as it was."""
+    from hadamrnn.train import fit
+    from hadamrnn.train.config import from_dict
+
+    rng = np.random.default_rng(11)
+    _ts(tmp_path / "train.ts", _rows(rng, 30)), _ts(tmp_path / "test.ts", _rows(rng, 6))
+    config = from_dict({"data": {"name": "timeseries", "train": str(tmp_path / "train.ts"),
+                                 "test": str(tmp_path / "test.ts"), "batch_size": 8},
+                        "model": {"hidden_size": 8}, "optim": {"epochs": 2}})
+    assert not fit(config, tmp_path / "run", progress=False, stop_after_steps=2).completed
+    last = (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes()
+    _ts(tmp_path / "train.ts", _rows(rng, 30))  # other values: other normalisation
+    with pytest.raises(ValueError, match="the data set's transform changed since this run started"):
+        fit(config, tmp_path / "run", resume=True, progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "last.safetensors").read_bytes() == last

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 import torch
 from torch import Tensor
 
+from ..classes import check_class_names
 from ..preprocess import InputTransform
 
 __all__ = ["TaskInfo", "SequenceDataset", "ArrayDataset", "Splits", "MAX_CLASSES", "MAX_FEATURES", "MAX_VOCABULARY"]
@@ -26,7 +27,9 @@ class TaskInfo:
     ``loss``: ``"ce"`` (cross-entropy over ``num_classes``), ``"bce"`` (one logit, binary), or
     ``"ce_all"`` (cross-entropy at every step, read-out ``"all"``). ``transform``: the
     :class:`~hadamrnn.preprocess.InputTransform` from raw to model inputs, as a dict (``None``: the
-    raw inputs are the model's); exported with the model.
+    raw inputs are the model's); exported with the model. ``classes``: the name of each class in index
+    order (two for ``"bce"``: the names of 0 and 1), or ``None`` where the classes are their indices;
+    exported with the model, and printed by ``eval`` and ``predict``.
     """
 
     name: str
@@ -37,6 +40,7 @@ class TaskInfo:
     metric: str = "accuracy"
     higher_is_better: bool = True
     transform: dict | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         def count(value, what: str, high: int, optional: bool = False) -> None:
@@ -56,6 +60,8 @@ class TaskInfo:
             raise ValueError(f"metric must be 'accuracy' or 'cross_entropy', got {str(self.metric)[:40]}")
         if self.transform is not None and not isinstance(self.transform, dict):
             raise ValueError("transform must be a mapping or null")
+        if self.classes is not None:
+            check_class_names(self.classes, 2 if self.loss == "bce" else self.num_classes)
 
     @classmethod
     def from_dict(cls, values) -> "TaskInfo":
@@ -65,6 +71,8 @@ class TaskInfo:
         unknown = sorted(map(str, set(values) - set(cls.__dataclass_fields__)))
         if unknown:
             raise ValueError(f"unknown task field(s) {unknown[:5]}")
+        if isinstance(values.get("classes"), list):  # JSON has no tuples
+            values = {**values, "classes": tuple(values["classes"])}
         try:
             return cls(**values)
         except TypeError as error:  # a required field missing

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..classes import sorted_labels
 from ..options import option
 from ..preprocess import InputTransform
 from .arrays import MAX_CLASSES, MAX_FEATURES, ArrayDataset, Splits, TaskInfo
@@ -223,12 +224,6 @@ class TimeSeriesOptions(DataOptions):
     normalize: bool = True  # per-channel mean and standard deviation of the training series
 
 
-def _label_order(label: str) -> tuple:
-    """Whole numbers in numeric order (so "10" follows "9"), then other labels alphabetically."""
-    digits = label[1:] if label.startswith("-") else label
-    return (0, int(label), "") if digits.isdigit() else (1, 0, label)
-
-
 def _stack(series: list[np.ndarray], length: int, padding: np.ndarray) -> np.ndarray:
     """``(N, length, d)`` float32: each series' last ``length`` steps, pre-padded with ``padding`` rows."""
     out = np.empty((len(series), length, len(padding)), np.float32)
@@ -245,9 +240,9 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
             raise ValueError(f"data set 'timeseries' needs data.{key}: a .ts or .csv file")
     train_path = Path(options.train)
     train_series, train_labels = read_series(train_path)
-    classes = sorted(set(train_labels), key=_label_order)
-    if len(classes) > MAX_CLASSES:
-        raise _fail(train_path, None, f"{len(classes)} classes; at most {MAX_CLASSES}")
+    classes = sorted_labels(train_labels)
+    if not 2 <= len(classes) <= MAX_CLASSES:
+        raise _fail(train_path, None, f"{len(classes)} class(es); a classifier needs 2 to {MAX_CLASSES}")
     index = {label: k for k, label in enumerate(classes)}
 
     def labelled(path: Path, series, labels) -> tuple[list, np.ndarray]:
@@ -282,7 +277,7 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
     (x, y), (val_x, val_y), (test_x, test_y) = ((_stack(splits[s][0], length, padding), splits[s][1])
                                                 for s in ("train", "val", "test"))
     info = TaskInfo("timeseries", num_classes=len(classes), loss="ce", input_size=channels,
-                    transform=transform.to_dict())
+                    transform=transform.to_dict(), classes=tuple(classes))
     split = lambda a, b: ArrayDataset(torch.from_numpy(a), torch.from_numpy(b), transform)  # noqa: E731
     return Splits(info, split(x, y), split(val_x, val_y), split(test_x, test_y))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..classes import check_class_names
 from ..untrusted import parse_json
 from ..preprocess import InputTransform
 from .fileformat import ModelFileError
@@ -110,10 +111,11 @@ def weight_bytes(model: IntegerModel) -> int:
 
 
 def save_integer_model(model: IntegerModel, path: str | Path) -> None:
-    values = {k: getattr(model, k) for k in asdict(model) if k != "transform"}
+    values = {k: getattr(model, k) for k in asdict(model) if k not in ("transform", "classes")}
     fields = {k: (np.asarray(v) if v is not None else np.zeros(0, np.int64)) for k, v in values.items()}
     fields["has_embedding"] = np.array(model.embedding is not None)
     fields["transform"] = np.array(json.dumps(model.transform.to_dict() if model.transform else None))
+    fields["classes"] = np.array(json.dumps(model.classes))
     buffer = io.BytesIO()
     np.savez(buffer, **fields)
     atomic_write_bytes(path, buffer.getvalue())
@@ -137,9 +139,13 @@ def _load_integer_model(path: str | Path) -> IntegerModel:
         raise ModelFileError(f"{Path(path).name}: written by an older hadamrnn, which rounded each term of a step "
                              "on its own; export the model again (hadamrnn export RUN --target c)")
     scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift", "guard_bits"}
-    kwargs = {k: (int(v) if k in scalars else v) for k, v in values.items() if k not in ("has_embedding", "transform")}
+    kwargs = {k: (int(v) if k in scalars else v) for k, v in values.items()
+              if k not in ("has_embedding", "transform", "classes")}
     transform = parse_json(str(values["transform"]), f"{Path(path).name}: transform", ModelFileError) if "transform" in values else None
     kwargs["transform"] = InputTransform.from_dict(transform) if transform is not None else None
+    classes = parse_json(str(values["classes"]), f"{Path(path).name}: classes", ModelFileError) if "classes" in values else None
+    count = max(2, len(values["v_levels"]))
+    kwargs["classes"] = check_class_names(classes, count) if classes is not None else None
     kwargs["readout"] = str(values["readout"])
     kwargs["logit_scale"] = float(values["logit_scale"])
     if not bool(values["has_embedding"]):

@@ -14,18 +14,20 @@ from ..quantize import UniformQuantizer
 __all__ = ["export_model", "load_as_torch"]
 
 
-def export_model(model: HadamRNN, path: str | Path, transform: dict | None = None) -> int:
+def export_model(model: HadamRNN, path: str | Path, transform: dict | None = None,
+                 classes: tuple[str, ...] | None = None) -> int:
     """Write ``model`` to ``path``; returns the file size in bytes.
 
     ``transform``: the data set's input transform (``TaskInfo.transform``), stored so that every
-    runtime turns raw inputs into the model's as training did.
+    runtime turns raw inputs into the model's as training did. ``classes``: the class names
+    (``TaskInfo.classes``), which ``predict`` prints.
 
     The file holds ``n`` sign bits for ``W``, ``p``-bit levels and a float32 scale for each
     quantized matrix, float32 biases, full-precision matrices and embedding: the bits counted by
     :func:`hadamrnn.model_size_bits`, padded once to a whole byte, plus a header and a checksum.
     """
     c = model.config
-    n, d, classes = c.hidden_size, c.input_size, c.output_size
+    n, d, outputs = c.hidden_size, c.input_size, c.output_size
     bit_fields: list[tuple[np.ndarray, int]] = []
     floats: list[np.ndarray] = []
     tensors: list[dict] = []
@@ -33,7 +35,7 @@ def export_model(model: HadamRNN, path: str | Path, transform: dict | None = Non
         signs = model.recurrence.signs(model.latent).cpu().numpy()
         bit_fields.append(((signs < 0).astype(np.int64), 1))
         tensors.append({"name": "W_signs", "shape": [n], "encoding": "sign-bits"})
-        matrices = {"U": (model.input, (n, d)), "V": (model.output, (classes, n))}
+        matrices = {"U": (model.input, (n, d)), "V": (model.output, (outputs, n))}
         scales: dict[str, np.ndarray] = {}
         for name, (layer, shape) in matrices.items():
             if isinstance(layer.quantizer, UniformQuantizer):
@@ -56,11 +58,12 @@ def export_model(model: HadamRNN, path: str | Path, transform: dict | None = Non
             tensors.append({"name": "embedding", "shape": list(model.embedding.weight.shape), "encoding": "float32"})
     header = {
         "format": "hadamrnn",
-        "config": {"hidden_size": n, "input_size": d, "output_size": classes, "block_size": model.recurrence.block,
+        "config": {"hidden_size": n, "input_size": d, "output_size": outputs, "block_size": model.recurrence.block,
                    "input_bits": c.input_bits, "output_bits": c.output_bits, "vocab_size": c.vocab_size,
                    "readout": c.readout},
         "tensors": tensors,
         "input_transform": transform,
+        "classes": list(classes) if classes is not None else None,
         "bit_count": int(sum(len(values.reshape(-1)) * width for values, width in bit_fields)),
         "float_count": int(sum(f.size for f in floats)),
     }

@@ -121,6 +121,7 @@ class IntegerModel:
     embedding: np.ndarray | None  # (vocab, d) int64 at 2^-fx
     transform: InputTransform | None = None  # raw → model inputs, before quantize_inputs
     guard_bits: int = GUARD_BITS
+    classes: tuple[str, ...] | None = None  # the class names predict prints (the C prints indices)
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -287,6 +288,6 @@ def quantize_model(model: RuntimeModel, calibration: np.ndarray | None, bits: in
         bits=bits, fx=fx, fh=fh, block=model.block, readout=model.config["readout"],
         signs=model.signs.astype(np.int64), u_levels=u_levels.astype(np.int64), u_multiplier=u_multiplier,
         u_shift=shift, b=b, v_levels=v_levels.astype(np.int64), c=c, logit_scale=logit_scale, embedding=embedding,
-        transform=model.transform)
+        transform=model.transform, classes=model.classes)
     integer.check_bounds()
     return integer

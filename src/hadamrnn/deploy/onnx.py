@@ -269,7 +269,7 @@ def export_onnx(model, info, path: str | Path) -> Path:
     onnx_model.ir_version = 8  # readable by onnxruntime 1.14 and later
     description = {"format_version": FORMAT_VERSION, "family": type(model).__name__, "input_size": info.input_size,
                    "vocab_size": info.vocab_size, "output_size": info.output_size, "readout": info.readout,
-                   "transform": info.transform}
+                   "transform": info.transform, "classes": list(info.classes) if info.classes else None}
     helper.set_model_props(onnx_model, {METADATA_KEY: json.dumps(description)})
     onnx.checker.check_model(onnx_model, full_check=True)
     path = Path(path)

@@ -20,6 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
+from ..classes import check_class_names
 from ..preprocess import InputTransform
 from .inputs import InputError, parse_line, read_lines
 
@@ -40,6 +41,7 @@ class Predictor:
     all_steps: bool  # read-out at every step: the last step's logits are printed
     integer: bool  # integer logits, printed exactly
     raw: bool = False  # the model applies the transform itself (ONNX): it is given the checked raw values
+    classes: tuple[str, ...] | None = None  # printed instead of the class index
 
     def inputs(self, values: np.ndarray, number: int) -> np.ndarray:
         """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through its transform
@@ -57,13 +59,15 @@ class Predictor:
 
     def answers(self, batch: np.ndarray) -> list[str]:
         """``"class logit_1 … logit_C"`` for each sequence of a batch of model inputs (the last step's
-        logits, for read-out "all"). The integer model's answers do not depend on the batch; the float
+        logits, for read-out "all"); the class is its name where the model has names, else its index.
+        The integer model's answers do not depend on the batch; the float
         models' agree with one-at-a-time answers to float64 rounding."""
         logits = self.logits(batch)
         last = logits[:, -1] if self.all_steps else logits
         labels = (last[:, 0] > 0).astype(int) if last.shape[1] == 1 else last.argmax(1)
         show = (lambda v: str(int(v))) if self.integer else (lambda v: f"{v:.6g}")
-        return [" ".join([str(label), *map(show, row)]) for label, row in zip(labels.tolist(), last)]
+        name = (lambda k: self.classes[k]) if self.classes is not None else str
+        return [" ".join([name(label), *map(show, row)]) for label, row in zip(labels.tolist(), last)]
 
     def run(self, stream: BinaryIO, batch: int = BATCH) -> Iterator[str]:
         """An answer per non-blank line of a binary stream, in order; :class:`InputError` at the first
@@ -122,10 +126,13 @@ def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
             features, vocabulary = description.get("input_size"), description.get("vocab_size")
             if not (isinstance(features, int) or isinstance(vocabulary, int)):
                 raise ValueError("neither input_size nor vocab_size")
-        except ValueError as error:
+            classes = description.get("classes")
+            if classes is not None:
+                classes = check_class_names(classes, max(2, description.get("output_size") or 0))
+        except (ValueError, TypeError) as error:
             raise ValueError(f"{path}: unreadable hadamrnn metadata ({error})") from None
         return Predictor(logits, transform, features or 0, vocabulary, description.get("readout") == "all",
-                         integer=False, raw=True)
+                         integer=False, raw=True, classes=classes)
     if runtime == "numpy-int":
         from .codegen import load_integer_model
 
@@ -136,7 +143,7 @@ def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
         tokens = integer.embedding is not None
         return Predictor(lambda x: integer.logits_int(integer.quantize_inputs(x)), integer.transform,
                          integer.u_levels.shape[1], len(integer.embedding) if tokens else None,
-                         integer.readout == "all", integer=True)
+                         integer.readout == "all", integer=True, classes=integer.classes)
     from . import runtime as float_runtime
 
     if path.is_dir():  # a C export directory holds the float model beside the integer one
@@ -148,4 +155,4 @@ def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
     tokens = exported.embedding is not None
     logits = exported.logits if runtime == "numpy" else _torch_logits(path, tokens)
     return Predictor(logits, exported.transform, exported.U.shape[1], len(exported.embedding) if tokens else None,
-                     exported.config["readout"] == "all", integer=False)
+                     exported.config["readout"] == "all", integer=False, classes=exported.classes)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileformat import ModelFileError, read_model_file, unpack_bits
+from ..classes import check_class_names
 from ..preprocess import InputTransform
 
 __all__ = ["RuntimeModel", "load", "fwht", "ModelFileError"]
@@ -49,6 +50,7 @@ class RuntimeModel:
     embedding: np.ndarray | None
     levels: dict  # name -> (integer levels, scale) of the quantized matrices
     transform: InputTransform | None = None  # raw → model inputs (apply before logits; predict does)
+    classes: tuple[str, ...] | None = None  # the class names (index order), or None
 
     @property
     def block(self) -> int:
@@ -216,6 +218,8 @@ def load(path: str | Path) -> RuntimeModel:
                                  f"{config['input_size']} inputs")
         if transform is not None and (transform.kind == "tokens") != (config["vocab_size"] is not None):
             raise ModelFileError("the input transform's kind does not match the model's inputs")
+        classes = header.get("classes")
+        classes = check_class_names(classes, max(2, config["output_size"])) if classes is not None else None
         floats = np.frombuffer(float_bytes, dtype="<f4").astype(np.float64)
         if not np.isfinite(floats).all():
             raise ModelFileError("the file holds non-finite weights (NaN or infinity)")
@@ -241,7 +245,7 @@ def load(path: str | Path) -> RuntimeModel:
                 levels[matrix] = (tensors[matrix], scale)
                 tensors[matrix] = tensors[matrix] * scale
         return RuntimeModel(config, tensors["W_signs"], tensors["U"], tensors["b"], tensors["V"], tensors["c"],
-                            tensors.get("embedding"), levels, transform)
+                            tensors.get("embedding"), levels, transform, classes)
     except ModelFileError as error:
         raise ModelFileError(f"{name}: {error}") from None
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as error:

@@ -136,7 +136,8 @@ def _metric(info: TaskInfo, loss: float, accuracy: float) -> float:
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device: str = "cpu",
              ranks: Ranks = Ranks()) -> dict:
-    """Mean loss, accuracy, macro-F1 and the task's metric over ``dataset`` (several processes: each
+    """Mean loss, accuracy, macro-F1, the task's metric and the ``class_counts`` behind macro-F1 (per
+    class: true positives, samples, predictions) over ``dataset`` (several processes: each
     takes every ``world``-th batch and the sums are reduced, so every process gets the whole set's
     figures)."""
     model.eval()
@@ -153,8 +154,9 @@ def evaluate(model: nn.Module, dataset, info: TaskInfo, batch_size: int, device:
     model.train()
     loss_sum, hits, count, *cells = ranks.sum([loss_sum, hits, count, *counts.reshape(-1).tolist()])
     loss, accuracy = loss_sum / count, hits / count
+    counts = torch.tensor(cells).reshape(3, classes)
     return {"loss": loss, "accuracy": accuracy, "metric": _metric(info, loss, accuracy),
-            "macro_f1": macro_f1(torch.tensor(cells).reshape(3, classes))}
+            "macro_f1": macro_f1(counts), "class_counts": counts.tolist()}
 
 
 @dataclass
@@ -388,6 +390,13 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     state = {"epoch": 0, "batch": 0, "global_step": 0, "best_val": None, "seconds": 0.0,
              "loss_sum": 0.0, "hits": 0, "count": 0}
     if checkpoint is not None:
+        stored = checkpoint.get("info") or {}
+        changed = sorted(key for key, value in stored.items() if key in info.__dict__
+                         and value != (list(info.__dict__[key]) if isinstance(info.__dict__[key], tuple)
+                                       else info.__dict__[key]))
+        if changed:  # e.g. a data file edited since: the model would go on with other inputs or classes
+            raise ValueError(f"{run_dir}: the data set's {', '.join(changed)} changed since this run started (its "
+                             f"files were edited or replaced); restore them to resume, or start a new run")
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
