@@ -11,13 +11,17 @@ model fed raw data outside Python computes what it computed in training:
 - token ids: cut to ``length`` ids (``keep="last"``: the last ones, IMDB's rule; ``keep="first"``:
   the first ``length - 1`` and the final one, the ``[SEP]`` of GLUE) and pre-padded with id 0, so
   the last step holds the last token. ``vocabulary_sha256`` identifies the id ↔ token table the
-  ids refer to (the SHA-256 of that table as a text file, one token per line).
+  ids refer to (the SHA-256 of that table as a text file, one token per line);
+- text: a token transform with a ``tokenizer`` (the JSON of a ``tokenizers`` tokenizer, special
+  tokens included, id 0 the padding) turns raw text into those ids first, then cuts and pads them;
+  ``pairs``: the model reads two texts (QQP's questions), which a ``predict`` line separates by a tab.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Iterable, Literal
 
 import numpy as np
@@ -25,6 +29,18 @@ import numpy as np
 __all__ = ["InputTransform", "vocabulary_sha256", "MAX_STEPS"]
 
 MAX_STEPS = 1 << 20  # the longest fixed sequence (token length, step order) a transform may prescribe
+MAX_TOKENIZER_CHARS = 64 << 20  # a tokenizer's JSON (BERT's WordPiece: about 0.7 MB)
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(text: str):
+    """The ``tokenizers`` tokenizer of a JSON text (parsed once per text: a vocabulary takes a while)."""
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as error:  # tokenizers raises its own exception type for a bad JSON
+        raise ValueError(f"the transform's tokenizer is not a tokenizers JSON ({str(error)[:200]})") from None
 
 
 def vocabulary_sha256(tokens: Iterable[str]) -> str:
@@ -41,6 +57,8 @@ class InputTransform:
     length: int | None = None  # tokens, or features without order: the model's sequence length
     keep: Literal["last", "first"] = "last"  # which ids (steps) a longer sequence keeps; features: "last"
     vocabulary_sha256: str | None = None  # tokens
+    tokenizer: str | None = None  # tokens from text: a tokenizers JSON (special tokens added, id 0 = padding)
+    pairs: bool = False  # text: the model reads two texts
 
     def __post_init__(self) -> None:
         if self.kind == "features":
@@ -68,8 +86,17 @@ class InputTransform:
                     or self.keep not in ("last", "first")):
                 raise ValueError(f"a tokens transform needs a length in [1, {MAX_STEPS}] and keep 'last' or 'first', "
                                  f"got {str(self.length)[:20]} and {str(self.keep)[:20]}")
+            if self.tokenizer is not None:
+                if not isinstance(self.tokenizer, str) or len(self.tokenizer) > MAX_TOKENIZER_CHARS:
+                    raise ValueError(f"a transform's tokenizer is a JSON text of at most {MAX_TOKENIZER_CHARS} "
+                                     f"characters")
+                _tokenizer(self.tokenizer)
         else:
             raise ValueError(f"transform kind must be 'features' or 'tokens', got {self.kind!r}")
+        if self.kind == "features" and self.tokenizer is not None:
+            raise ValueError("a features transform has no tokenizer")
+        if not isinstance(self.pairs, bool) or (self.pairs and self.tokenizer is None):
+            raise ValueError("pairs is true or false, and true only for a transform with a tokenizer")
 
     @property
     def channels(self) -> int:
@@ -95,6 +122,17 @@ class InputTransform:
             x = x[:, -self.length:]
             x = np.concatenate([np.zeros((x.shape[0], self.length - x.shape[1], x.shape[2]), np.float32), x], axis=1)
         return x
+
+    def encode(self, texts: list) -> list[list[int]]:
+        """Raw texts (``(first, second)`` pairs for ``pairs``) → their token ids, special tokens
+        included, not yet cut or padded."""
+        if self.tokenizer is None:
+            raise ValueError("this model takes token ids, not text (its transform has no tokenizer)")
+        return [encoding.ids for encoding in _tokenizer(self.tokenizer).encode_batch(texts, add_special_tokens=True)]
+
+    def text(self, texts: list) -> np.ndarray:
+        """Raw texts → ``(B, length)`` int64 model inputs: :meth:`encode`, then :meth:`tokens`."""
+        return self.tokens(self.encode(texts))
 
     def tokens(self, sequences: Iterable[Iterable[int]]) -> np.ndarray:
         """Token id sequences of any length → ``(B, length)`` int64, cut and pre-padded."""
@@ -122,7 +160,12 @@ class InputTransform:
         return row[start:]
 
     def to_dict(self) -> dict:
-        return {key: (list(value) if isinstance(value, tuple) else value) for key, value in asdict(self).items()}
+        """As JSON-ready data; ``tokenizer`` and ``pairs`` only for text (so the dicts of other
+        transforms stay as they were before text existed, and runs from then still resume)."""
+        values = {key: (list(value) if isinstance(value, tuple) else value) for key, value in asdict(self).items()}
+        if self.tokenizer is None:
+            del values["tokenizer"], values["pairs"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "InputTransform":

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hadamrnn.data import DataError, load_data
-from hadamrnn.data.text import MAX_LEN, tokenize_words
+from hadamrnn.data.text import MAX_LEN
+from hadamrnn.data.tokenize import words
 
 REVIEWS = {
     "train/pos/0_9.txt": "A great film.<br /><br />Great acting, great story!",
@@ -32,7 +33,7 @@ def imdb_dir(tmp_path):
 
 
 def test_tokenizer_lowercases_and_drops_line_breaks():
-    assert tokenize_words("A great film.<br /><br />Don't!") == ["a", "great", "film", "don't"]
+    assert words("A great film.<br /><br />Don't!") == ["a", "great", "film", "don't"]
 
 
 def test_imdb_archive_vocabulary_padding_and_splits(imdb_dir):

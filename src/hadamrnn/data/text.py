@@ -1,7 +1,8 @@
 """Text classification: IMDB reviews (word vocabulary) and GLUE SST-2 / QQP (BERT WordPiece).
 
 IMDB, from ``imdb/aclImdb_v1.tar.gz`` (read directly) or an extracted ``imdb/aclImdb/`` folder:
-lowercase, HTML line breaks removed, words ``[a-z0-9]+('[a-z]+)?``; vocabulary = the most frequent
+lowercase, HTML line breaks removed, words ``[a-z0-9]+('[a-z]+)?`` (:func:`~hadamrnn.data.tokenize.word_tokenizer`);
+vocabulary = the most frequent
 training words, ids as Keras numbers them (0 padding, 1 start, 2 out-of-vocabulary, words from 3,
 ``vocab_size`` ids in all); the start token then the words, the last ``MAX_LEN`` tokens kept,
 pre-padded with 0. Train = the 25,000 training reviews; validation and test = the two halves of
@@ -10,10 +11,13 @@ the 25,000 test reviews, split by a fixed permutation. Token arrays are cached i
 keyed by the archive's size and modification time.
 
 GLUE (``glue/SST-2/{train,dev}.tsv``, ``glue/QQP/{train,dev}.tsv``) is tokenized with the
-``tokenizers`` WordPiece model from ``bert-base-uncased/vocab.txt`` (lowercased, no network):
+``tokenizers`` WordPiece model from ``bert-base-uncased/vocab.txt`` (lowercased, no network;
+:func:`~hadamrnn.data.tokenize.wordpiece_tokenizer`):
 ``[CLS] sentence [SEP]`` (QQP: ``[CLS] q1 [SEP] [SEP] q2 [SEP]``), cut to ``GLUE_LEN`` tokens
 and pre-padded with ``[PAD]`` = 0, so the last step holds the last token. Test labels are hidden,
 so the dev set serves as both validation and reported test set.
+
+Each set's input transform carries its tokenizer, so an exported model reads raw text.
 """
 
 from __future__ import annotations
@@ -37,15 +41,14 @@ from ..preprocess import InputTransform, vocabulary_sha256
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .files import DataFile, damaged, require
 from .spec import DataOptions, DataSet
+from .tokenize import WORD_SPECIAL, word_tokenizer, wordpiece_tokenizer, words
 
-__all__ = ["load_imdb", "load_glue", "glue_info", "IMDB_INFO", "IMDB_FILES", "GLUE_FILES", "tokenize_words", "DATASETS"]
+__all__ = ["load_imdb", "load_glue", "glue_info", "IMDB_INFO", "IMDB_FILES", "GLUE_FILES", "DATASETS"]
 
 MAX_LEN = 500
 IMDB_VOCAB = 10_000
 GLUE_LEN = 128
 SPLIT_SEED = 1234
-PAD, START, OOV = 0, 1, 2
-IMDB_SPECIAL = ["<pad>", "<start>", "<oov>"]  # ids 0-2 of the IMDB vocabulary
 IMDB_FILES = [DataFile("imdb/aclImdb_v1.tar.gz", "2d1bc6389336aefdeb6f5badd46da7dc097273b545f696f75af227c1992e7056",
                        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz")]
 VOCAB_FILE = DataFile("bert-base-uncased/vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
@@ -60,11 +63,6 @@ GLUE_FILES = {
             VOCAB_FILE],
 }
 IMDB_INFO = TaskInfo("imdb", num_classes=2, loss="bce", vocab_size=IMDB_VOCAB)
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
-
-def tokenize_words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("<br />", " ").replace("<br/>", " "))
 
 
 def _imdb_reviews(root: Path) -> dict[str, list[tuple[str, int]]]:
@@ -90,22 +88,21 @@ def _imdb_reviews(root: Path) -> dict[str, list[tuple[str, int]]]:
 
 
 def _encode_imdb(reviews: dict[str, list[tuple[str, int]]]) -> dict[str, np.ndarray]:
-    tokens = {split: [tokenize_words(text) for text, _ in items] for split, items in reviews.items()}
-    counts = Counter(word for review in tokens["train"] for word in review)
-    ranked = sorted(counts, key=lambda word: (-counts[word], word))[: IMDB_VOCAB - 3]
-    ids = {word: index + 3 for index, word in enumerate(ranked)}
-    arrays = {"vocabulary": np.array(IMDB_SPECIAL + ranked)}
-    cut = imdb_transform(arrays["vocabulary"])
-    for split, reviews_tokens in tokens.items():
-        sequences = [[START] + [ids.get(word, OOV) for word in review] for review in reviews_tokens]
-        arrays[f"x_{split}"] = cut.tokens(sequences).astype(np.uint16)  # ids < 10,000
-        arrays[f"y_{split}"] = np.array([label for _, label in reviews[split]], dtype=np.int64)
+    counts = Counter(word for text, _ in reviews["train"] for word in words(text))
+    ranked = sorted(counts, key=lambda word: (-counts[word], word))[: IMDB_VOCAB - len(WORD_SPECIAL)]
+    arrays = {"vocabulary": np.array(WORD_SPECIAL + ranked)}
+    transform = imdb_transform(WORD_SPECIAL + ranked)
+    for split, items in reviews.items():
+        arrays[f"x_{split}"] = transform.text([text for text, _ in items]).astype(np.uint16)  # ids < 10,000
+        arrays[f"y_{split}"] = np.array([label for _, label in items], dtype=np.int64)
     return arrays
 
 
-def imdb_transform(vocabulary) -> InputTransform:
-    """The last ``MAX_LEN`` ids, pre-padded; ``vocabulary[i]`` is the word of id ``i``."""
-    return InputTransform("tokens", length=MAX_LEN, keep="last", vocabulary_sha256=vocabulary_sha256(vocabulary))
+def imdb_transform(vocabulary: list[str]) -> InputTransform:
+    """``<start>`` and the review's word ids (``vocabulary[i]`` is the word of id ``i``), the last
+    ``MAX_LEN`` kept, pre-padded."""
+    return InputTransform("tokens", length=MAX_LEN, keep="last", vocabulary_sha256=vocabulary_sha256(vocabulary),
+                          tokenizer=word_tokenizer(vocabulary).to_str())
 
 
 def _cache_path(root: Path) -> Path:
@@ -173,39 +170,30 @@ def glue_info(root: Path, task: str) -> TaskInfo:
 
 
 def load_glue(root: Path, task: str) -> Splits:
-    from tokenizers import BertWordPieceTokenizer
-
     files = GLUE_FILES[task]
     train_path, dev_path, vocab_path = require(task, files, root)
-    tokenizer = BertWordPieceTokenizer(str(vocab_path), lowercase=True)
     info = glue_info(root, task)
+    try:
+        tokenizer = wordpiece_tokenizer(vocab_path, lowercase=True, pairs=task == "qqp")
+    except ValueError as error:
+        raise damaged(task, files, root, f"vocab.txt: {error}") from None
     # the first GLUE_LEN - 1 ids and the closing [SEP]
-    cut = InputTransform("tokens", length=GLUE_LEN, keep="first",
-                         vocabulary_sha256=vocabulary_sha256(vocab_path.read_text(encoding="utf-8").splitlines()))
+    cut = InputTransform("tokens", length=GLUE_LEN, keep="first", vocabulary_sha256=vocabulary_sha256(
+        vocab_path.read_text(encoding="utf-8").splitlines()), tokenizer=tokenizer.to_str(), pairs=task == "qqp")
     info = replace(info, transform=cut.to_dict())
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    if tokenizer.token_to_id("[PAD]") != PAD:
-        raise damaged(task, files, root, "[PAD] is not token 0 in vocab.txt")
 
     def encode(path: Path) -> ArrayDataset:
         try:
             rows = _read_tsv(path)
             if task == "sst2":
-                texts = [[row["sentence"]] for row in rows]
+                texts = [row["sentence"] for row in rows]
                 labels = [int(row["label"]) for row in rows]
             else:
-                texts = [[row["question1"], row["question2"]] for row in rows]
+                texts = [(row["question1"], row["question2"]) for row in rows]
                 labels = [int(row["is_duplicate"]) for row in rows]
         except (KeyError, TypeError, ValueError) as error:
             raise damaged(task, files, root, f"{path.name}: unexpected columns or labels ({error})") from error
-        pieces = iter(tokenizer.encode_batch([t for parts in texts for t in parts], add_special_tokens=False))
-        sequences = []
-        for parts in texts:
-            ids = [cls]
-            for k in range(len(parts)):
-                ids += ([sep] if k else []) + next(pieces).ids + [sep]
-            sequences.append(ids)
-        return ArrayDataset(torch.from_numpy(cut.tokens(sequences)), torch.tensor(labels, dtype=torch.int64))
+        return ArrayDataset(torch.from_numpy(cut.text(texts)), torch.tensor(labels, dtype=torch.int64))
 
     dev = encode(dev_path)
     if tokenizer.get_vocab_size() != info.vocab_size:
