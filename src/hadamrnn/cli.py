@@ -245,7 +245,7 @@ def _predict(args: argparse.Namespace) -> int:
                 model, _, info = _trained_hadamrnn(source, "predict")
                 source = Path(folder) / "model.hrnn"
                 export_model(model, source, info.transform, info.classes)
-        predictor = open_predictor(source, args.runtime)
+        predictor = open_predictor(source, args.runtime, args.token_ids)
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is
         for answer in predictor.run(stream):
@@ -426,8 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", help="a .hrnn file, a C export directory (numpy-int: its integer model; numpy, "
                                        "torch: its model.hrnn), an .onnx file (--runtime onnx), a run directory, a "
                                        "checkpoint, or pretrained:NAME")
-    predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, or token ids")
+    predict.add_argument("input", help="text file ('-' for standard input): per line T×d numbers, a text (models "
+                                       "of text; two tab-separated texts for QQP), or token ids")
     predict.add_argument("--runtime", choices=["numpy", "torch", "numpy-int", "onnx"], default="numpy")
+    predict.add_argument("--token-ids", action="store_true",
+                         help="a text model reads token ids, as its generated C does, instead of text")
     predict.set_defaults(run=_predict)
 
     shipped = commands.add_parser("pretrained", help="the trained models that ship with hadamrnn (pretrained:NAME)")

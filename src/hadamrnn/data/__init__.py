@@ -14,6 +14,7 @@ the :class:`TaskInfo` a model needs).
 | ``har2``, ``har6`` | ``data.har`` | UCI HAPT windows of 9 sensor channels |
 | ``npz`` | ``data.npz`` | your arrays in one ``.npz`` file (``path``) |
 | ``timeseries`` | ``data.timeseries`` | your series in UEA/UCR ``.ts`` or long-format ``.csv`` files (``train``, ``test``, ``val``) |
+| ``text`` | ``data.textfiles`` | your texts and labels in ``.csv`` or ``.tsv`` files, tokenized by a vocabulary or one learnt |
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..options import OptionError, parse_options, short_repr
-from . import copy, har, mnist, npz, text, timeseries
+from . import copy, har, mnist, npz, text, textfiles, timeseries
 from .arrays import ArrayDataset, Splits, TaskInfo
 from .copy import CopyTask, copy_baseline
 from .files import DataError, data_dir, download as download_files
@@ -34,7 +35,7 @@ __all__ = ["DATASETS", "DataOptions", "DataSet", "data_options", "load_data", "t
            "dump", "CopyTask", "copy_baseline", "Splits", "TaskInfo", "ArrayDataset", "DataError", "data_dir"]
 
 DATASETS: dict[str, DataSet] = {**copy.DATASETS, **mnist.DATASETS, **text.DATASETS, **har.DATASETS, **npz.DATASETS,
-                                **timeseries.DATASETS}
+                                **timeseries.DATASETS, **textfiles.DATASETS}
 
 
 def data_options(values: dict | None = None) -> DataOptions:

@@ -36,10 +36,16 @@ class DataSet:
     :class:`TaskInfo`, reading as little as it can; ``load(options, root)``: its :class:`Splits`;
     ``root`` is the data directory. ``files``: what ``--download`` fetches into ``root`` (none for
     generated data and your own files). ``paths``: its options that name files, made absolute when
-    a run starts so that ``eval`` and ``--resume`` find them from anywhere."""
+    a run starts so that ``eval`` and ``--resume`` find them from anywhere, except the ``keywords``
+    such an option also takes (``tokenizer: train``). ``prepare(options, run_dir, write)``: the options
+    a new run fixes in its directory before it reads the data (text: the tokenizer it learns, saved
+    as a file that resume and eval then read); ``write`` is false in all processes but the first of a
+    multi-process run, which find the first one's file."""
 
     options: type[DataOptions]
     info: Callable[[DataOptions, Path], TaskInfo]
     load: Callable[[DataOptions, Path], Splits]
     files: tuple[DataFile, ...] = ()
     paths: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    prepare: Callable[[DataOptions, Path, bool], DataOptions] | None = None

@@ -15,6 +15,9 @@ hostile lines to the C program and to the ``numpy``, ``numpy-int`` and ``torch``
   saturate, as the integer model's do, and never become infinite or NaN.
 - Token models: a word is a token id, ASCII digits only, below the vocabulary size.
 - A line of spaces and tabs only is skipped (no output).
+- Text models (whose transform carries a tokenizer): a line is one text, UTF-8 (any characters
+  but the line end), or two texts separated by the first tab for a model of pairs; the generated
+  C reads token ids (``predict --token-ids`` makes every runtime read ids as C does).
 
 Errors, in this order: the first bad byte, over-long word or malformed word (or out-of-range
 token id) in reading order; then a count of values that is not a multiple of the inputs per
@@ -29,7 +32,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-__all__ = ["InputError", "read_lines", "parse_line", "MAX_WORD", "MAX_LINE_BYTES", "FLOAT32_MAX"]
+__all__ = ["InputError", "read_lines", "parse_line", "parse_text", "MAX_WORD", "MAX_LINE_BYTES", "FLOAT32_MAX"]
 
 MAX_WORD = 63
 MAX_LINE_BYTES = 1 << 24
@@ -109,6 +112,26 @@ def _first_error(line: bytes, tokens: bool, vocabulary: int | None, complete: bo
     if not complete:
         return f"longer than {MAX_LINE_BYTES} bytes"
     return None
+
+
+def parse_text(line: bytes, number: int, pairs: bool, complete: bool = True) -> str | tuple[str, str] | None:
+    """One line as a text model's input: the text, or ``(first, second)`` for ``pairs``; None for a
+    line of white space. An :class:`InputError` naming the line for anything else."""
+    if not complete or len(line) > MAX_LINE_BYTES:
+        raise InputError(f"line {number}: longer than {MAX_LINE_BYTES} bytes")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"line {number}: not UTF-8 text (byte 0x{line[error.start]:02x} at column "
+                         f"{error.start + 1})") from None
+    if not text.strip():
+        return None
+    if not pairs:
+        return text
+    first, tab, second = text.partition("\t")
+    if not tab or not first.strip() or not second.strip():
+        raise InputError(f"line {number}: this model reads two texts, separated by a tab")
+    return first, second
 
 
 def parse_line(line: bytes, number: int, tokens: bool, vocabulary: int | None = None,

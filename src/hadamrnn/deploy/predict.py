@@ -22,7 +22,7 @@ import numpy as np
 
 from ..classes import check_class_names
 from ..preprocess import InputTransform
-from .inputs import InputError, parse_line, read_lines
+from .inputs import InputError, parse_line, parse_text, read_lines
 
 __all__ = ["Predictor", "open_predictor", "RUNTIMES"]
 
@@ -42,6 +42,12 @@ class Predictor:
     integer: bool  # integer logits, printed exactly
     raw: bool = False  # the model applies the transform itself (ONNX): it is given the checked raw values
     classes: tuple[str, ...] | None = None  # printed instead of the class index
+    token_ids: bool = False  # a text model reads token ids, as its C does, rather than text
+
+    @property
+    def text(self) -> bool:
+        """Lines are raw text: the model carries a tokenizer and is not asked for ids."""
+        return self.transform is not None and self.transform.tokenizer is not None and not self.token_ids
 
     def inputs(self, values: np.ndarray, number: int) -> np.ndarray:
         """One line's raw values as the model's ``(1, T, d)`` or ``(1, T)`` input, through its transform
@@ -76,7 +82,11 @@ class Predictor:
         pending: list[np.ndarray] = []
         for number, line, complete in read_lines(stream):
             try:
-                values = parse_line(line, number, self.vocabulary is not None, self.vocabulary, complete)
+                if self.text:
+                    text = parse_text(line, number, self.transform.pairs, complete)
+                    values = None if text is None else np.asarray(self.transform.encode([text])[0], np.int64)
+                else:
+                    values = parse_line(line, number, self.vocabulary is not None, self.vocabulary, complete)
                 x = None if values is None else self.inputs(values, number)
             except InputError:
                 if pending:  # the lines before the bad one are answered first
@@ -107,9 +117,18 @@ def _torch_logits(path: Path, tokens: bool) -> Callable[[np.ndarray], np.ndarray
     return logits
 
 
-def open_predictor(path: str | Path, runtime: str = "numpy") -> Predictor:
+def open_predictor(path: str | Path, runtime: str = "numpy", token_ids: bool = False) -> Predictor:
     """The model at ``path`` in ``runtime``: a ``.hrnn`` file or a C export directory (whose
-    ``model.hrnn`` the float runtimes read and whose integer model ``numpy-int`` reads)."""
+    ``model.hrnn`` the float runtimes read and whose integer model ``numpy-int`` reads). A text
+    model reads raw text, or token ids with ``token_ids``."""
+    predictor = _open(Path(path), runtime)
+    if token_ids and predictor.vocabulary is None:
+        raise ValueError(f"{path}: --token-ids is for text models; this model reads numbers")
+    predictor.token_ids = token_ids
+    return predictor
+
+
+def _open(path: Path, runtime: str) -> Predictor:
     path = Path(path)
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")

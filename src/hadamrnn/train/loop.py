@@ -68,7 +68,8 @@ def _with_resolved_data(config: ExperimentConfig, data_dir: str | Path | None) -
     d = config.data
     dataset = DATASETS[d.name]
     directory = str(resolve_data_dir(data_dir or d.dir).resolve()) if dataset.files else d.dir
-    paths = {key: str(Path(getattr(d, key)).resolve()) for key in dataset.paths if getattr(d, key) is not None}
+    paths = {key: str(Path(getattr(d, key)).resolve()) for key in dataset.paths
+             if getattr(d, key) is not None and getattr(d, key) not in dataset.keywords}
     return replace(config, data=replace(d, dir=directory, **paths))
 
 
@@ -346,6 +347,10 @@ def _fit(config: ExperimentConfig | None, run_dir: Path, data_dir: str | Path | 
     config = _with_resolved_data(config, data_dir)
     ranks, device = join(_device(config.optim.device))
     try:
+        prepare = DATASETS[config.data.name].prepare
+        if checkpoint is None and prepare is not None:
+            config = replace(config, data=prepare(config.data, run_dir, ranks.main))
+            ranks.sum([0.0])  # a barrier: the first process has written what the others read
         return _train(config, checkpoint, run_dir, ranks, device, progress and ranks.main, download, stop_after_steps,
                       command, on_epoch, tensorboard)
     finally:
