@@ -181,3 +181,27 @@ def test_sst2_as_a_csv_with_the_bert_vocabulary_is_the_built_in_sst2(tmp_path, r
         np.testing.assert_array_equal(getattr(text, split).x.numpy(), getattr(built_in, split).x.numpy())
         np.testing.assert_array_equal(getattr(text, split).y.numpy(), getattr(built_in, split).y.numpy())
     assert text.info.transform == built_in.info.transform and text.info.classes == ("0", "1")
+
+
+def test_predict_on_raw_sst2_dev_sentences_reproduces_eval(tmp_path, real_data, monkeypatch, capsys):
+    """A model of the built-in sst2 set (briefly trained) carries BERT's tokenizer: its answers to the
+    raw dev sentences, one per line, score what eval scores on the dev ids."""
+    from hadamrnn.cli import main
+
+    root = real_data("glue/SST-2", "bert-base-uncased")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sst2.yaml").write_text(
+        "data: {name: sst2, batch_size: 64}\nmodel: {hidden_size: 32, embedding_dim: 16}\n"
+        "optim: {epochs: 1, max_steps_per_epoch: 60, lr: 3.0e-3}\n")
+    assert main(["train", "sst2.yaml", "--out", "run", "--data-dir", str(root)]) == 0
+    capsys.readouterr()
+    assert main(["eval", "run", "--json", "--data-dir", str(root)]) == 0
+    accuracy = json.loads(capsys.readouterr().out)["accuracy"]
+    with open(root / "glue/SST-2/dev.tsv", encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream, delimiter="\t", quoting=csv.QUOTE_NONE))
+    (tmp_path / "dev.txt").write_text("".join(row["sentence"] + "\n" for row in rows), encoding="utf-8")
+    assert main(["predict", "run", "dev.txt"]) == 0
+    answers = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert len(answers) == len(rows) == 872
+    assert np.mean([answer == row["label"] for answer, row in zip(answers, rows)]) == accuracy
+    assert set(answers) == {"0", "1"}  # both classes answered: not two constant answers agreeing
