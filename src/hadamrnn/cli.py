@@ -127,13 +127,18 @@ def _data(args: argparse.Namespace) -> int:
             if splits.info.vocab_size is not None or splits.info.loss != "ce" or not isinstance(dataset, ArrayDataset):
                 raise ValueError(f"--dump to {output.suffix}: time-series files hold feature series with one class "
                                  f"each; {args.name} is not such a data set")
-            count = write_series(output, list(dataset.x.numpy()), [str(v) for v in dataset.y.tolist()], args.name)
-            print(f"wrote {count} {args.dump} series to {output} (raw values, labels as class numbers)")
+            names = splits.info.classes or [str(k) for k in range(splits.info.num_classes)]
+            count = write_series(output, list(dataset.x.numpy()), [names[v] for v in dataset.y.tolist()], args.name)
+            print(f"wrote {count} {args.dump} series to {output} (raw values, labels as "
+                  f"{'class names' if splits.info.classes else 'class numbers'})")
             return 0
         labels = output.with_name(output.name + ".labels")
         count = dump(dict(splits.items())[args.dump], splits.info, output, labels)
-        print(f"wrote {count} {args.dump} sequences to {output} (raw inputs, as 'hadamrnn predict' reads them) and "
-              f"their labels to {labels}")
+        tokenized = (splits.info.transform or {}).get("tokenizer") is not None
+        print(f"wrote {count} {args.dump} sequences to {output} ("
+              + ("token ids, as the generated C and 'hadamrnn predict MODEL FILE --token-ids' read them"
+                 if tokenized else "raw inputs, as 'hadamrnn predict' reads them")
+              + f") and their labels (class numbers) to {labels}")
         return 0
     summary = summarize(splits)
     if args.json:
@@ -213,6 +218,10 @@ def _export(args: argparse.Namespace) -> int:
     files = write_c(integer, out)
     print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({bits}-bit states, {origin}); "
           f"build with: make -C {out}; on a Cortex-M4 under QEMU: make -s -C {out} qemu INPUT=FILE")
+    if integer.transform is not None and integer.transform.tokenizer is not None:
+        print(f"note: the C program reads token ids, one sequence per line (it has no tokenizer); "
+              f"'hadamrnn predict {out} FILE --runtime numpy-int' reads raw text and computes the same integers",
+              file=sys.stderr)
     wide = [bound.what for bound in integer.bounds() if bound.ctype == "int64_t"]
     if wide:
         fits = integer.int32_state_bits()

@@ -396,6 +396,11 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
              "loss_sum": 0.0, "hits": 0, "count": 0}
     if checkpoint is not None:
         stored = checkpoint.get("info") or {}
+        try:
+            if stored:
+                TaskInfo.from_dict(stored)
+        except ValueError as error:
+            raise CheckpointError(f"{last_path}: its task description is invalid ({error})") from None
         changed = sorted(key for key, value in stored.items() if key in info.__dict__
                          and value != (list(info.__dict__[key]) if isinstance(info.__dict__[key], tuple)
                                        else info.__dict__[key]))
