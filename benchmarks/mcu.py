@@ -74,7 +74,7 @@ def _count(sources: list[Path], opt: str, defines: list[str], folder: Path) -> i
     elf = folder / f"{'_'.join(d.lstrip('-D').replace('=', '') for d in defines)}{opt}.elf"
     _run(["arm-none-eabi-gcc", "-std=c99", opt, *CPU, *defines, "-nostartfiles",
           "--specs=rdimon.specs", "-T", str(folder / "mps2_an386.ld"), "-I", str(folder), "-o", str(elf),
-          str(folder / "startup_mps2.c"), *map(str, sources)], folder)
+          str(folder / "startup_cortex_m.c"), *map(str, sources)], folder)
     process = subprocess.Popen([*QEMU, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain", "-D", "/dev/stderr"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines = 0

@@ -1,5 +1,6 @@
-"""The generated C on a Cortex-M4 (QEMU's mps2-an386) through the export directory's Makefile:
-`make -s -C DIR qemu INPUT=FILE` prints exactly the lines of `hadamrnn predict DIR FILE --runtime numpy-int`."""
+"""The generated C on a Cortex-M4 (QEMU's mps2-an386) and a Cortex-M0 (QEMU's microbit) through the
+export directory's Makefile: `make -s -C DIR qemu INPUT=FILE` and `make -s -C DIR qemu-m0 INPUT=FILE`
+print exactly the lines of `hadamrnn predict DIR FILE --runtime numpy-int`."""
 
 import shutil
 import subprocess
@@ -43,8 +44,9 @@ def _sequences(kwargs, integer, count=60, steps=30):
     return "".join(" ".join(repr(float(v)) for v in row.reshape(-1)) + "\n" for row in x)
 
 
+@pytest.mark.parametrize("target", ["qemu", "qemu-m0"], ids=["cortex-m4", "cortex-m0"])
 @pytest.mark.parametrize("name", MODELS)
-def test_cortex_m4_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name):
+def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name, target):
     kwargs, bits = MODELS[name]
     torch.manual_seed(5)
     model = HadamRNN(HadamRNNConfig(**kwargs))
@@ -58,7 +60,7 @@ def test_cortex_m4_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, n
     integer = quantize_model(exported, calibration, bits)
     write_c(integer, tmp_path / "c")
     (tmp_path / "in.txt").write_text(_sequences(kwargs, integer))
-    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu", f"INPUT={tmp_path / 'in.txt'}"],
+    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), target, f"INPUT={tmp_path / 'in.txt'}"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     capsys.readouterr()
@@ -73,7 +75,24 @@ def test_qemu_target_names_a_missing_input(tmp_path):
     export_model(HadamRNN(HadamRNNConfig(input_size=1, hidden_size=8, output_size=2)), tmp_path / "m.hrnn")
     write_c(quantize_model(runtime.load(tmp_path / "m.hrnn"), np.zeros((1, 4, 1)) + 0.5, 12), tmp_path / "c")
     usage = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu"], capture_output=True, text=True)
-    assert usage.returncode != 0 and "make qemu INPUT=FILE" in usage.stderr and usage.stdout == ""
+    assert usage.returncode != 0 and "make qemu INPUT=FILE or make qemu-m0 INPUT=FILE" in usage.stderr
+    assert usage.stdout == ""
     missing = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu", f"INPUT={tmp_path / 'nope.txt'}"],
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "nope.txt: no such file" in missing.stderr and missing.stdout == ""
+
+
+def test_the_shipped_har6_model_on_the_cortex_m0_prints_the_host_lines(tmp_path, real_data):
+    """pretrained:har6-q8's C on the Cortex-M0 (soft division, no DSP) answers 300 real HAR-6 test
+    windows exactly as the same C built for this computer does."""
+    root = real_data("hapt")
+    assert main(["export", "pretrained:har6-q8", "--target", "c", "-o", str(tmp_path / "c")]) == 0
+    assert main(["data", "har6", "--data-dir", str(root), "--dump", "test", "-o", str(tmp_path / "all.txt")]) == 0
+    (tmp_path / "in.txt").write_text("".join((tmp_path / "all.txt").read_text().splitlines(keepends=True)[:300]))
+    subprocess.run(["make", "-s", "-C", str(tmp_path / "c")], check=True, capture_output=True)
+    host = subprocess.run([str(tmp_path / "c" / "predict"), str(tmp_path / "in.txt")], capture_output=True,
+                          text=True, check=True).stdout
+    m0 = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu-m0", f"INPUT={tmp_path / 'in.txt'}"],
+                        capture_output=True, text=True, timeout=300)
+    assert m0.returncode == 0, m0.stderr[-2000:]
+    assert m0.stdout == host and len(host.splitlines()) == 300

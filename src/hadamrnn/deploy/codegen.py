@@ -1,7 +1,8 @@
 """C99 code for the integer model, rendered from the templates in ``templates/`` (one per file):
 ``hadamrnn_model.h/.c`` (no malloc, no floating point), ``hadamrnn_input.h``, a ``predict.c``
-program, and a ``Makefile`` that builds it for this computer or, with ``startup_mps2.c`` and
-``mps2_an386.ld``, for a Cortex-M4 under QEMU. The code performs exactly the operations of
+program, and a ``Makefile`` that builds it for this computer or, with ``startup_cortex_m.c`` and a
+linker script per board (``mps2_an386.ld``, ``microbit.ld``: :data:`BOARDS`), for a Cortex-M4 or a
+Cortex-M0 under QEMU. The code performs exactly the operations of
 :class:`hadamrnn.deploy.integer.IntegerModel`, each intermediate in the type its proven bound
 allows, so its logits match the NumPy integer runtime bit for bit.
 """
@@ -25,10 +26,13 @@ from ..preprocess import InputTransform
 from .fileformat import ModelFileError
 from .integer import IntegerModel
 
-__all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes", "TEMPLATES"]
+__all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes", "TEMPLATES", "BOARDS"]
 
 TEMPLATES = ("hadamrnn_model.h", "hadamrnn_model.c", "hadamrnn_input.h", "predict.c", "Makefile",
-             "startup_mps2.c", "mps2_an386.ld")
+             "startup_cortex_m.c", "cortex_m.ld")
+# The boards the Makefile runs under QEMU: linker script written -> (board, core, flash, RAM).
+BOARDS = {"mps2_an386.ld": ("mps2-an386", "Cortex-M4", "4M", "4M"),
+          "microbit.ld": ("microbit", "Cortex-M0, nRF51", "256K", "16K")}
 
 
 class _Template(string.Template):
@@ -186,7 +190,8 @@ def _bound_lines(model: IntegerModel) -> str:
 
 
 def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
-    """Write the files of :data:`TEMPLATES` and ``integer_model.npz`` (the model for
+    """Write the files of :data:`TEMPLATES` (the linker script once per board of :data:`BOARDS`)
+    and ``integer_model.npz`` (the model for
     ``hadamrnn predict --runtime numpy-int``) into ``directory``; returns their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -206,11 +211,13 @@ def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
         tables="\n".join([t.c() for t in tables] + [
             f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),
         input_type=input_type)
-    texts = {name: _render(name, **values) for name in TEMPLATES if name != "hadamrnn_input.h"}
+    texts = {name: _render(name, **values) for name in TEMPLATES if name not in ("hadamrnn_input.h", "cortex_m.ld")}
     texts["hadamrnn_input.h"] = _input_header(model.transform, d)
+    for script, (board, core, flash, ram) in BOARDS.items():
+        texts[script] = _render("cortex_m.ld", board=board, core=core, flash=flash, ram=ram)
     written = []
-    for name in TEMPLATES:
-        atomic_write_bytes(directory / name, texts[name].encode())
+    for name, text in texts.items():
+        atomic_write_bytes(directory / name, text.encode())
         written.append(directory / name)
     save_integer_model(model, directory / "integer_model.npz")
     written.append(directory / "integer_model.npz")
