@@ -27,7 +27,15 @@ MODELS = {  # (model, state bits)
     "tokens": (dict(input_size=8, hidden_size=32, output_size=1, vocab_size=40, block_size=8), 16),
     "many-to-many": (dict(input_size=2, hidden_size=32, output_size=3, block_size=4, readout="all"), 8),
     "block-2": (dict(input_size=1, hidden_size=16, output_size=2, block_size=2), 12),
+    # states narrow enough for the DSP transform (two sums a word): its passes of three, two and one stages
+    "dsp-64": (dict(input_size=9, hidden_size=64, output_size=6), 8),
+    "dsp-block-128": (dict(input_size=5, hidden_size=256, output_size=4, block_size=128), 8),
+    "dsp-256": (dict(input_size=2, hidden_size=256, output_size=3), 7),
+    "dsp-tokens": (dict(input_size=6, hidden_size=32, output_size=1, vocab_size=40, block_size=16), 8),
 }
+# Make targets and defines: the M4 with its DSP path (where the model's bounds allow it), the M4 with
+# the plain C path, and the M0 (no DSP instructions).
+TARGETS = {"cortex-m4": ("qemu", ""), "cortex-m4-portable": ("qemu", "-DHRNN_PORTABLE"), "cortex-m0": ("qemu-m0", "")}
 
 
 def _sequences(kwargs, integer, count=60, steps=30):
@@ -44,7 +52,7 @@ def _sequences(kwargs, integer, count=60, steps=30):
     return "".join(" ".join(repr(float(v)) for v in row.reshape(-1)) + "\n" for row in x)
 
 
-@pytest.mark.parametrize("target", ["qemu", "qemu-m0"], ids=["cortex-m4", "cortex-m0"])
+@pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", MODELS)
 def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name, target):
     kwargs, bits = MODELS[name]
@@ -60,7 +68,9 @@ def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, na
     integer = quantize_model(exported, calibration, bits)
     write_c(integer, tmp_path / "c")
     (tmp_path / "in.txt").write_text(_sequences(kwargs, integer))
-    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), target, f"INPUT={tmp_path / 'in.txt'}"],
+    goal, defines = TARGETS[target]
+    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), goal, f"INPUT={tmp_path / 'in.txt'}",
+                             f"DEFINES={defines}"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     capsys.readouterr()
@@ -68,6 +78,13 @@ def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, na
     expected = capsys.readouterr().out
     assert len(expected.splitlines()) == 60
     assert result.stdout == expected
+    if target.startswith("cortex-m4"):  # the DSP instructions are there exactly where the bounds allow them
+        header = (tmp_path / "c" / "hadamrnn_model.h").read_text()
+        code = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "c" / "predict.elf")],
+                              capture_output=True, text=True, check=True).stdout
+        dsp = not defines
+        assert ("\tsmlad\t" in code) == (dsp and "#define HRNN_DSP_INPUT_FITS 1" in header)
+        assert ("\tsasx\t" in code) == (dsp and "#define HRNN_DSP_FWHT_FITS 1" in header)
 
 
 def test_qemu_target_names_a_missing_input(tmp_path):

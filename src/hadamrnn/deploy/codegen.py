@@ -76,9 +76,11 @@ class _Table:
     values: np.ndarray
     comment: str
     packed: bool = False  # two 4-bit levels per byte
+    extra: str = ""  # added to the array's length (a C expression): zeros a faster reader may reach
 
     def c(self) -> str:
-        return (f"static const {self.ctype} {self.name}[{max(self.values.size, 1)}] = {{  /* {self.comment} */\n"
+        size = f"{max(self.values.size, 1)}{f' + {self.extra}' if self.extra else ''}"
+        return (f"static const {self.ctype} {self.name}[{size}] = {{  /* {self.comment} */\n"
                 f"    {_array(self.values) if self.values.size else '0'}\n}};")
 
     @property
@@ -95,13 +97,15 @@ def _tables(model: IntegerModel) -> list[_Table]:
     once per read-out); U's stay one per byte or wider: unpacking them on every step costs more
     instructions than the bytes it saves are worth (docs/deployment.md has the measurement)."""
     tables: list[_Table] = []
-    tables.append(_Table("U", _ctype(model.u_levels), model.u_levels.reshape(-1), "U's levels, row-major"))
+    tables.append(_Table("U", _ctype(model.u_levels), model.u_levels.reshape(-1), "U's levels, row-major",
+                         extra="HRNN_U_OVERREAD"))
     packed = _packed_nibbles(model.v_levels)
     if packed is not None:
         tables.append(_Table("V", "int8_t", packed, "V's levels, row-major, two per byte", packed=True))
     else:
         tables.append(_Table("V", _ctype(model.v_levels), model.v_levels.reshape(-1), "V's levels, row-major"))
-    tables.append(_Table("B", _ctype(model.b), np.asarray(model.b), "b at 2^-fh"))
+    rounded = np.asarray(model.b) + (1 << model.guard_bits >> 1)  # the step's one rounding, added here once
+    tables.append(_Table("B", _ctype(rounded), rounded, "b at 2^-(fh+G), plus 2^(G-1) for the rounding shift"))
     tables.append(_Table("CBIAS", _ctype(model.c), np.asarray(model.c), "c in logit units"))
     if model.embedding is not None:
         tables.append(_Table("EMBEDDING", _ctype(model.embedding), np.asarray(model.embedding).reshape(-1),
@@ -189,6 +193,16 @@ def _bound_lines(model: IntegerModel) -> str:
     return "\n".join(lines)
 
 
+def _dsp_fits(model: IntegerModel, u_table: _Table) -> dict[str, int]:
+    """Whether the paired 16-bit instructions compute this model's step exactly: ``dsp_input`` (U x
+    by SMLAD: 8-bit levels, inputs in int16, the sum's bound in int32) and ``dsp_fwht`` (the Hadamard
+    sums' bound in int16, states in int16, an even n and blocks of at least 2)."""
+    bits = {bound.name: bound.bits for bound in model.check_bounds()}
+    n = model.u_levels.shape[0]
+    return {"dsp_input": int(u_table.ctype == "int8_t" and model.bits <= 16 and bits["input"] <= 32),
+            "dsp_fwht": int(model.bits <= 16 and bits["sum"] <= 16 and n % 2 == 0 and model.block >= 2)}
+
+
 def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
     """Write the files of :data:`TEMPLATES` (the linker script once per board of :data:`BOARDS`)
     and ``integer_model.npz`` (the model for
@@ -206,7 +220,7 @@ def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
         tokens=int(model.embedding is not None), vocab=len(model.embedding) if model.embedding is not None else 0,
         low=low, high=high, logit_scale=repr(model.logit_scale), rot_multiplier=rot_multiplier, rot_shift=rot_shift,
         u_multiplier=model.u_multiplier, u_shift=model.u_shift, guard_bits=model.guard_bits, bounds=_bound_lines(model),
-        int32_bits=int32_bits if int32_bits is not None else "(none)",
+        int32_bits=int32_bits if int32_bits is not None else "(none)", **_dsp_fits(model, tables[0]),
         state_type="int16_t" if model.bits <= 16 else "int32_t", signs=_array(_sign_bits(model.signs)),
         tables="\n".join([t.c() for t in tables] + [
             f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),

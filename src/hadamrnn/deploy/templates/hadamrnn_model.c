@@ -2,9 +2,24 @@
    No dynamic memory and no floating point: additions, sign flips, small integer products, shifts.
    Right shifts of negative values are arithmetic (gcc, clang, armcc). */
 #include "hadamrnn_model.h"
-#if defined(__ARM_FEATURE_SAT) && HRNN_UPDATE_BITS <= 32
+#include <string.h>
+
+/* Cores with the DSP extension (Cortex-M4, M7, M33 with DSP; __ARM_FEATURE_SIMD32) take paired
+   16-bit instructions: SMLAD (two multiply-adds) for U x, SADD16/SSUB16/SASX (two additions or
+   subtractions) for the Walsh-Hadamard transform, where this model's proven bounds let two values
+   share a word. -DHRNN_PORTABLE keeps the plain C path on any core; both compute the same integers. */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(HRNN_PORTABLE)
+#define HRNN_DSP_INPUT HRNN_DSP_INPUT_FITS
+#define HRNN_DSP_FWHT HRNN_DSP_FWHT_FITS
+#else
+#define HRNN_DSP_INPUT 0
+#define HRNN_DSP_FWHT 0
+#endif
+#if (defined(__ARM_FEATURE_SAT) && HRNN_UPDATE_BITS <= 32) || HRNN_DSP_INPUT || HRNN_DSP_FWHT
 #include <arm_acle.h>
 #endif
+/* The DSP path reads U four levels at a time: a row's last word may reach 3 levels past the table. */
+#define HRNN_U_OVERREAD (HRNN_DSP_INPUT ? 3 : 0)
 
 /* Bit i % 8 of byte i / 8 is 1 where the sign of W's row i is negative. */
 static const uint8_t SIGNS[(HRNN_N + 7) / 8] = {
@@ -44,9 +59,9 @@ static inline hrnn_update_t scale_input(hrnn_input_t sum) {
 #endif
 }
 
-/* round(v / 2^G), halves up, saturated to HRNN_BITS bits. */
+/* round(v / 2^G), halves up (B holds the 2^(G-1) that rounds), saturated to HRNN_BITS bits. */
 static inline hrnn_state_t saturate(hrnn_update_t v) {
-    v = (v + HALF(HRNN_GUARD_BITS)) >> HRNN_GUARD_BITS;
+    v >>= HRNN_GUARD_BITS;
 #if defined(__ARM_FEATURE_SAT) && HRNN_UPDATE_BITS <= 32
     return (hrnn_state_t)__ssat(v, HRNN_BITS);  /* one instruction on cores with the DSP extension */
 #else
@@ -59,6 +74,7 @@ void hrnn_reset(hrnn_state *state) {
     for (i = 0; i < HRNN_N; i++) state->h[i] = 0;
 }
 
+#if !HRNN_DSP_FWHT
 /* Two butterfly stages at once (distances half and 2 half) of the fast Walsh-Hadamard transform:
    half the loads and stores of one stage at a time. */
 static void radix4_stages(hrnn_sum_t *a, int32_t half) {
@@ -74,15 +90,170 @@ static void radix4_stages(hrnn_sum_t *a, int32_t half) {
         }
     }
 }
+#endif
+
+#if HRNN_DSP_INPUT
+#define HRNN_QUADS ((HRNN_D + 3) / 4)  /* words of four levels per row of U */
+/* The input as int16 pairs for SMLAD, zero past HRNN_D: word 2q holds inputs 4q (low half) and
+   4q + 2, word 2q + 1 inputs 4q + 1 and 4q + 3, the halves SXTB16 makes of a word of four levels
+   (bytes 0 and 2, then, rotated by 8 bits, bytes 1 and 3). */
+static inline uint32_t pair(int32_t low, int32_t high) {
+    return (uint32_t)(uint16_t)low | ((uint32_t)(uint16_t)high << 16);
+}
+
+/* Bytes 1 and 3 of a word, sign-extended to halves: one SXTB16 with its rotation (which gcc does
+   not fold from a C rotation). */
+static inline int32_t odd_bytes(uint32_t levels) {
+    int32_t halves;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(halves) : "r"(levels));
+    return halves;
+}
+
+/* sum_k U[j][k] x[k]: two multiply-adds an instruction, in int32 (HRNN_INPUT_BITS <= 32); the loop
+   is unrolled, so the input's pairs stay in registers from unit to unit. */
+static inline hrnn_input_t input_sum(int32_t j, const uint32_t *pairs) {
+    const int8_t *row = U + j * HRNN_D;
+    int32_t sum = 0, q;
+#pragma GCC unroll 16
+    for (q = 0; q < HRNN_QUADS; q++) {
+        uint32_t levels;
+        memcpy(&levels, row + 4 * q, 4);  /* one LDR: the core reads unaligned words */
+        sum = __smlad((int32_t)__sxtb16((int32_t)levels), (int32_t)pairs[2 * q], sum);
+        if (4 * q + 1 < HRNN_D) sum = __smlad(odd_bytes(levels), (int32_t)pairs[2 * q + 1], sum);  /* else zeros */
+    }
+    return sum;
+}
+#endif
+
+/* h_j = saturate(round((s_j r_j + u_j + B_j) / 2^G)) for one unit, given a_j = ((I ⊗ H_m) h)_j. */
+#if HRNN_DSP_INPUT
+#define UNIT_INPUT const uint32_t *input
+#elif HRNN_TOKENS
+#define UNIT_INPUT const @{input_type} *input
+#else
+#define UNIT_INPUT const int32_t *input
+#endif
+static inline hrnn_state_t unit(int32_t j, hrnn_sum_t a, uint32_t negative, UNIT_INPUT) {
+    hrnn_update_t rotated = rotate(a);
+#if HRNN_DSP_INPUT
+    const hrnn_input_t sum = input_sum(j, input);
+#else
+    hrnn_input_t sum = 0;
+    int32_t k;
+    for (k = 0; k < HRNN_D; k++) sum += (hrnn_input_t)U[j * HRNN_D + k] * input[k];
+#endif
+    if (negative & 1) rotated = -rotated;
+    return saturate(rotated + scale_input(sum) + B[j]);
+}
+
+#if HRNN_DSP_FWHT
+/* The Walsh-Hadamard transform of blocks of m, two values a word (int16 halves, HRNN_SUM_BITS <= 16).
+   The distance-1 stage is done within each word as the state is read (SASX: high half h_2i + h_2i+1,
+   low half h_2i - h_2i+1), so every word holds its pair swapped: a_2i high, a_2i+1 low; the other
+   stages add and subtract whole words (distance 2d between values is distance d between words). */
+static inline int32_t sasx_pair(const hrnn_state_t *h) {
+    int32_t both;
+    memcpy(&both, h, 4);  /* h_2k low, h_2k+1 high */
+    return __sasx(both, both);
+}
+
+static void fwht_pairs(const hrnn_state_t *h, int32_t *w) {
+    int32_t start, k, half;
+#if HRNN_BLOCK >= 8
+    /* the distance-1 stage on reading, with the next two (word distances 1 and 2) */
+    for (k = 0; k < HRNN_N / 2; k += 4) {
+        const int32_t p = sasx_pair(h + 2 * k), q = sasx_pair(h + 2 * k + 2);
+        const int32_t r = sasx_pair(h + 2 * k + 4), s = sasx_pair(h + 2 * k + 6);
+        const int32_t sum_pq = __sadd16(p, q), diff_pq = __ssub16(p, q);
+        const int32_t sum_rs = __sadd16(r, s), diff_rs = __ssub16(r, s);
+        w[k] = __sadd16(sum_pq, sum_rs);
+        w[k + 1] = __sadd16(diff_pq, diff_rs);
+        w[k + 2] = __ssub16(sum_pq, sum_rs);
+        w[k + 3] = __ssub16(diff_pq, diff_rs);
+    }
+    half = 4;
+#else
+    for (k = 0; k < HRNN_N / 2; k++) w[k] = sasx_pair(h + 2 * k);
+    half = 1;
+#endif
+    for (; 8 * half <= HRNN_BLOCK / 2; half *= 8) {  /* three stages a pass: one load and store of a word */
+        for (start = 0; start < HRNN_N / 2; start += 8 * half) {
+            for (k = start; k < start + half; k++) {
+                int32_t *x = w + k;
+                const int32_t a0 = x[0], a1 = x[half], a2 = x[2 * half], a3 = x[3 * half];
+                const int32_t a4 = x[4 * half], a5 = x[5 * half], a6 = x[6 * half], a7 = x[7 * half];
+                const int32_t b0 = __sadd16(a0, a1), b1 = __ssub16(a0, a1), b2 = __sadd16(a2, a3), b3 = __ssub16(a2, a3);
+                const int32_t b4 = __sadd16(a4, a5), b5 = __ssub16(a4, a5), b6 = __sadd16(a6, a7), b7 = __ssub16(a6, a7);
+                const int32_t c0 = __sadd16(b0, b2), c2 = __ssub16(b0, b2), c1 = __sadd16(b1, b3), c3 = __ssub16(b1, b3);
+                const int32_t c4 = __sadd16(b4, b6), c6 = __ssub16(b4, b6), c5 = __sadd16(b5, b7), c7 = __ssub16(b5, b7);
+                x[0] = __sadd16(c0, c4), x[4 * half] = __ssub16(c0, c4);
+                x[half] = __sadd16(c1, c5), x[5 * half] = __ssub16(c1, c5);
+                x[2 * half] = __sadd16(c2, c6), x[6 * half] = __ssub16(c2, c6);
+                x[3 * half] = __sadd16(c3, c7), x[7 * half] = __ssub16(c3, c7);
+            }
+        }
+    }
+    for (; 4 * half <= HRNN_BLOCK / 2; half *= 4) {  /* two stages a pass */
+        for (start = 0; start < HRNN_N / 2; start += 4 * half) {
+            for (k = start; k < start + half; k++) {
+                const int32_t p = w[k], q = w[k + half], r = w[k + 2 * half], s = w[k + 3 * half];
+                const int32_t sum_pq = __sadd16(p, q), diff_pq = __ssub16(p, q);
+                const int32_t sum_rs = __sadd16(r, s), diff_rs = __ssub16(r, s);
+                w[k] = __sadd16(sum_pq, sum_rs);
+                w[k + half] = __sadd16(diff_pq, diff_rs);
+                w[k + 2 * half] = __ssub16(sum_pq, sum_rs);
+                w[k + 3 * half] = __ssub16(diff_pq, diff_rs);
+            }
+        }
+    }
+    if (half < HRNN_BLOCK / 2) {  /* the last stage when log2(m) - 1 is odd */
+        for (start = 0; start < HRNN_N / 2; start += 2 * half) {
+            for (k = start; k < start + half; k++) {
+                const int32_t p = w[k], q = w[k + half];
+                w[k] = __sadd16(p, q);
+                w[k + half] = __ssub16(p, q);
+            }
+        }
+    }
+}
+#endif
 
 void hrnn_step(hrnn_state *state, const int32_t *x) {
-    hrnn_sum_t a[HRNN_N];
-    int32_t i, j, k, half;
-#if HRNN_TOKENS
-    const @{input_type} *input = EMBEDDING + (int32_t)x[0] * HRNN_D;
+#if HRNN_DSP_FWHT
+    int32_t w[HRNN_N / 2];
 #else
-    const int32_t *input = x;
+    hrnn_sum_t a[HRNN_N];
 #endif
+    int32_t i, j;
+#if HRNN_TOKENS
+    const @{input_type} *raw = EMBEDDING + (int32_t)x[0] * HRNN_D;
+#else
+    const int32_t *raw = x;
+#endif
+#if HRNN_DSP_INPUT
+    uint32_t input[2 * HRNN_QUADS];
+    for (i = 0; i < HRNN_QUADS; i++) {
+        const int32_t k = 4 * i;
+        input[2 * i] = pair(raw[k], k + 2 < HRNN_D ? raw[k + 2] : 0);
+        input[2 * i + 1] = pair(k + 1 < HRNN_D ? raw[k + 1] : 0, k + 3 < HRNN_D ? raw[k + 3] : 0);
+    }
+#else
+#define input raw
+#endif
+#if HRNN_DSP_FWHT
+    fwht_pairs(state->h, w);
+    /* each word gives two units: the even one from its high half, the odd one from its low half */
+    for (i = 0; i < HRNN_N; i += SIGN_GROUP) {
+        uint32_t negative = SIGNS[i >> 3];
+#pragma GCC unroll 4
+        for (j = i; j < i + SIGN_GROUP; j += 2, negative >>= 2) {
+            const int32_t both = w[j >> 1];
+            state->h[j] = unit(j, both >> 16, negative, input);
+            state->h[j + 1] = unit(j + 1, (int32_t)((uint32_t)both << 16) >> 16, negative >> 1, input);
+        }
+    }
+#else
+    int32_t k, half;
     /* a = (I ⊗ H_m) h: the first two stages as the state is read, then two stages per pass, then
        the last stage when log2 m is odd. */
 #if HRNN_BLOCK >= 4
@@ -111,14 +282,10 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
     /* h = saturate(round((s ⊙ r + u + B) / 2^G)), eight signs per byte. */
     for (i = 0; i < HRNN_N; i += SIGN_GROUP) {
         uint32_t negative = SIGNS[i >> 3];
-        for (j = i; j < i + SIGN_GROUP; j++, negative >>= 1) {
-            hrnn_input_t sum = 0;
-            hrnn_update_t rotated = rotate(a[j]);
-            for (k = 0; k < HRNN_D; k++) sum += (hrnn_input_t)U[j * HRNN_D + k] * input[k];
-            if (negative & 1) rotated = -rotated;
-            state->h[j] = saturate(rotated + scale_input(sum) + B[j]);
-        }
+        for (j = i; j < i + SIGN_GROUP; j++, negative >>= 1) state->h[j] = unit(j, a[j], negative, input);
     }
+#endif
+#undef input
 }
 
 void hrnn_logits(const hrnn_state *state, hrnn_logit_t *logits) {

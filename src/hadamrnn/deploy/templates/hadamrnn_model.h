@@ -19,7 +19,7 @@
 
 /* A step sums its terms HRNN_GUARD_BITS bits finer than a state's unit and rounds once:
    2^G a / sqrt(m) = round(a * HRNN_ROT_MULTIPLIER / 2^HRNN_ROT_SHIFT), 2^G times U's scale is
-   HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT, and B holds 2^G b. */
+   HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT, and B holds 2^G b + 2^(G-1), the rounding of that one shift. */
 #define HRNN_GUARD_BITS @{guard_bits}
 #define HRNN_ROT_MULTIPLIER @{rot_multiplier}
 #define HRNN_ROT_SHIFT @{rot_shift}
@@ -32,6 +32,10 @@
    @{int32_bits} bits would keep every intermediate in int32_t. */
 @{bounds}
 typedef @{state_type} hrnn_state_t;  /* |h| <= 2^(HRNN_BITS-1) */
+/* Where the DSP path of hadamrnn_model.c may put two values in a word: U x by SMLAD (8-bit levels of
+   U, 16-bit inputs, int32 sums), the transform by SADD16/SSUB16 (its sums fit int16_t). */
+#define HRNN_DSP_INPUT_FITS @{dsp_input}
+#define HRNN_DSP_FWHT_FITS @{dsp_fwht}
 
 typedef struct {
     hrnn_state_t h[HRNN_N];
