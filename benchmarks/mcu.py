@@ -1,7 +1,7 @@
 """HadamRNN on a Cortex-M4: flash, RAM and executed instructions per step, beside a dense int8 step.
 
     python benchmarks/mcu.py [--bits 12] [--json]
-    python benchmarks/mcu.py --model SOURCE --window T [--json]   # one trained model, per step and per window
+    python benchmarks/mcu.py --model SOURCE --window T [--cores m4,m4-portable,m0] [--json]   # one trained model
 
 Needs ``arm-none-eabi-gcc`` and ``qemu-system-arm`` (Debian: ``apt-get install gcc-arm-none-eabi
 libnewlib-arm-none-eabi qemu-system-arm``). For each n in {64, 128, 256, 512}, a full and a block
@@ -23,7 +23,10 @@ so no cycle count is claimed here.
 With ``--model`` (a run directory, checkpoint or ``pretrained:NAME`` trained with ``model.state_bits``,
 exported as ``hadamrnn export SOURCE --target c`` does), the same flash, RAM and instructions per step
 are measured for that model, with its stored bytes (the constant arrays of the generated C) and the
-instructions of one window: ``T`` steps and the read-out, less the count of a run of no step.
+instructions of one window: ``T`` steps and the read-out, less the count of a run of no step; once
+per core: ``m4`` (``-mcpu=cortex-m4``, the DSP path where the model's bounds allow it), ``m4-portable``
+(the same core, ``-DHRNN_PORTABLE``: the plain C path), ``m0`` (``-mcpu=cortex-m0`` on QEMU's
+``microbit``: ARMv6-M, no DSP instructions). The grid (without ``--model``) is built for the M4.
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ from hadamrnn.deploy.export import export_model
 from hadamrnn.deploy.integer import quantize_model
 
 HERE = Path(__file__).resolve().parent / "mcu"
-CPU = ["-mcpu=cortex-m4", "-mthumb"]
-QEMU = ["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-serial", "none", "-monitor", "none",
+# core -> (compiler flags, QEMU machine, linker script): the M4 with the DSP path where the model's
+# bounds allow it, the M4 with the plain C path, the M0 (ARMv6-M: no DSP instructions).
+CORES = {"m4": (["-mcpu=cortex-m4", "-mthumb"], "mps2-an386", "mps2_an386.ld"),
+         "m4-portable": (["-mcpu=cortex-m4", "-mthumb", "-DHRNN_PORTABLE"], "mps2-an386", "mps2_an386.ld"),
+         "m0": (["-mcpu=cortex-m0", "-mthumb"], "microbit", "microbit.ld")}
+QEMU = ["qemu-system-arm", "-display", "none", "-serial", "none", "-monitor", "none",
         "-semihosting-config", "enable=on,target=native"]
 INSTALL = "apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 
@@ -57,10 +64,11 @@ def _run(command: list[str], cwd: Path) -> str:
     return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
-def _object_size(source: Path, opt: str, folder: Path) -> dict:
+def _object_size(source: Path, opt: str, folder: Path, core: str = "m4") -> dict:
     """Flash and RAM of one compiled source file (text+data, data+bss) and its functions' stack use."""
-    obj = folder / f"{source.stem}{opt}.o"
-    _run(["arm-none-eabi-gcc", "-std=c99", opt, *CPU, "-fstack-usage", "-c", str(source), "-o", str(obj)], folder)
+    obj = folder / f"{source.stem}{opt}{core}.o"
+    _run(["arm-none-eabi-gcc", "-std=c99", opt, *CORES[core][0], "-fstack-usage", "-c", str(source), "-o", str(obj)],
+         folder)
     text, data, bss = map(int, _run(["arm-none-eabi-size", str(obj)], folder).splitlines()[1].split()[:3])
     stack = {}
     for line in obj.with_suffix(".su").read_text().splitlines():
@@ -69,13 +77,15 @@ def _object_size(source: Path, opt: str, folder: Path) -> dict:
     return {"flash": text + data, "static_ram": data + bss, "stack": stack}
 
 
-def _count(sources: list[Path], opt: str, defines: list[str], folder: Path) -> int:
+def _count(sources: list[Path], opt: str, defines: list[str], folder: Path, core: str = "m4") -> int:
     """Instructions executed under QEMU by the program built from ``sources`` with ``defines``."""
-    elf = folder / f"{'_'.join(d.lstrip('-D').replace('=', '') for d in defines)}{opt}.elf"
-    _run(["arm-none-eabi-gcc", "-std=c99", opt, *CPU, *defines, "-nostartfiles",
-          "--specs=rdimon.specs", "-T", str(folder / "mps2_an386.ld"), "-I", str(folder), "-o", str(elf),
+    flags, machine, script = CORES[core]
+    elf = folder / f"{'_'.join(d.lstrip('-D').replace('=', '') for d in defines)}{opt}{core}.elf"
+    _run(["arm-none-eabi-gcc", "-std=c99", opt, *flags, *defines, "-nostartfiles",
+          "--specs=rdimon.specs", "-T", str(folder / script), "-I", str(folder), "-o", str(elf),
           str(folder / "startup_cortex_m.c"), *map(str, sources)], folder)
-    process = subprocess.Popen([*QEMU, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain", "-D", "/dev/stderr"],
+    process = subprocess.Popen([*QEMU, "-M", machine, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain",
+                                "-D", "/dev/stderr"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines = 0
     while chunk := process.stderr.read(1 << 20):
@@ -85,9 +95,10 @@ def _count(sources: list[Path], opt: str, defines: list[str], folder: Path) -> i
     return lines
 
 
-def _instructions(sources: list[Path], opt: str, defines: list[str], folder: Path, steps: tuple[int, int]) -> float:
+def _instructions(sources: list[Path], opt: str, defines: list[str], folder: Path, steps: tuple[int, int],
+                  core: str = "m4") -> float:
     """Executed instructions per step: (count(steps[1]) - count(steps[0])) / (steps[1] - steps[0])."""
-    counts = [_count(sources, opt, [*defines, f"-DSTEPS={count}"], folder) for count in steps]
+    counts = [_count(sources, opt, [*defines, f"-DSTEPS={count}"], folder, core) for count in steps]
     return (counts[1] - counts[0]) / (steps[1] - steps[0])
 
 
@@ -135,26 +146,31 @@ def measure(n: int, block: int, d: int, bits: int, root: Path) -> dict:
     return row
 
 
-def measure_model(source: str, window: int, root: Path) -> dict:
-    """Flash, RAM, stored bytes and instructions per step and per window of one trained model."""
+def measure_model(source: str, window: int, root: Path, cores: list[str]) -> list[dict]:
+    """Flash, RAM, stored bytes and instructions per step and per window of one trained model, a row per core."""
     folder = root / "model"
     subprocess.run([sys.executable, "-m", "hadamrnn", "export", source, "--target", "c", "-o", str(folder)],
                    check=True, capture_output=True, text=True)
     shutil.copy(HERE / "run_steps.c", folder)
     integer = load_integer_model(folder / "integer_model.npz")
-    row = {"model": source, "n": integer.signs.size, "block": integer.block, "d": integer.u_levels.shape[1],
-           "bits": integer.bits, "window": window, "stored_bytes": weight_bytes(integer)}
     sources = [folder / "run_steps.c", folder / "hadamrnn_model.c"]
-    for opt in ("-Os", "-O2"):
-        size = _object_size(folder / "hadamrnn_model.c", opt, folder)
-        stack = size["stack"]["hrnn_sequence"] + max(size["stack"]["hrnn_step"], size["stack"]["hrnn_logits"])
-        key = opt[1:]
-        row[f"flash_{key}"] = size["flash"]
-        row[f"ram_{key}"] = size["static_ram"] + stack
-        row[f"instructions_{key}"] = _instructions(sources, opt, [], folder, (2, 6))
-        row[f"window_instructions_{key}"] = (_count(sources, opt, [f"-DSTEPS={window}", "-DLOGITS"], folder)
-                                             - _count(sources, opt, ["-DSTEPS=0"], folder))
-    return row
+    rows = []
+    for core in cores:
+        row = {"model": source, "core": core, "n": integer.signs.size, "block": integer.block,
+               "d": integer.u_levels.shape[1], "bits": integer.bits, "window": window,
+               "stored_bytes": weight_bytes(integer)}
+        for opt in ("-Os", "-O2"):
+            size = _object_size(folder / "hadamrnn_model.c", opt, folder, core)
+            stack = size["stack"]["hrnn_sequence"] + max(size["stack"]["hrnn_step"], size["stack"]["hrnn_logits"])
+            key = opt[1:]
+            row[f"flash_{key}"] = size["flash"]
+            row[f"ram_{key}"] = size["static_ram"] + stack
+            row[f"instructions_{key}"] = _instructions(sources, opt, [], folder, (2, 6), core)
+            row[f"window_instructions_{key}"] = (
+                _count(sources, opt, [f"-DSTEPS={window}", "-DLOGITS"], folder, core)
+                - _count(sources, opt, ["-DSTEPS=0"], folder, core))
+        rows.append(row)
+    return rows
 
 
 def main() -> int:
@@ -164,19 +180,26 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     parser.add_argument("--model", help="a trained fixed-point model (run directory, checkpoint or pretrained:NAME)")
     parser.add_argument("--window", type=int, default=128, help="steps of one window with --model (default 128)")
+    parser.add_argument("--cores", default="m4,m4-portable,m0",
+                        help=f"with --model: cores, comma-separated, of {', '.join(CORES)} (default all)")
     args = parser.parse_args()
     missing = [tool for tool in ("arm-none-eabi-gcc", "qemu-system-arm") if shutil.which(tool) is None]
     if missing:
         print(f"{', '.join(missing)} not found; install with: {INSTALL}", file=sys.stderr)
         return 2
     if args.model:
+        cores = args.cores.split(",")
+        unknown = [core for core in cores if core not in CORES]
+        if unknown:
+            parser.error(f"unknown core(s) {unknown}; choose from {list(CORES)}")
         with tempfile.TemporaryDirectory() as tmp:
-            row = measure_model(args.model, args.window, Path(tmp))
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(f"{row['model']}: n = {row['n']}, block {row['block']}, d = {row['d']}, {row['bits']}-bit states; "
-                  f"{row['stored_bytes']} bytes of constants")
+            rows = measure_model(args.model, args.window, Path(tmp), cores)
+        for row in rows:
+            if args.json:
+                print(json.dumps(row))
+                continue
+            print(f"{row['model']} on {row['core']}: n = {row['n']}, block {row['block']}, d = {row['d']}, "
+                  f"{row['bits']}-bit states; {row['stored_bytes']} bytes of constants")
             for key in ("Os", "O2"):
                 print(f"  -{key}: flash {row[f'flash_{key}']} B, RAM {row[f'ram_{key}']} B, "
                       f"{row[f'instructions_{key}']:.0f} instructions per step, "
