@@ -194,12 +194,13 @@ def _bound_lines(model: IntegerModel) -> str:
 
 
 def _dsp_fits(model: IntegerModel, u_table: _Table) -> dict[str, int]:
-    """Whether the paired 16-bit instructions compute this model's step exactly: ``dsp_input`` (U x
-    by SMLAD: 8-bit levels, inputs in int16, the sum's bound in int32) and ``dsp_fwht`` (the Hadamard
-    sums' bound in int16, states in int16, an even n and blocks of at least 2)."""
+    """Whether the paired 16-bit instructions compute this model's step exactly, and gain: ``dsp_input``
+    (U x by SMLAD: 8-bit levels, inputs in int16, the sum's bound in int32, and at least two inputs:
+    with one, a word load and a sign extension cost more than the one product they replace) and
+    ``dsp_fwht`` (the Hadamard sums' bound in int16, states in int16, an even n, blocks of at least 2)."""
     bits = {bound.name: bound.bits for bound in model.check_bounds()}
-    n = model.u_levels.shape[0]
-    return {"dsp_input": int(u_table.ctype == "int8_t" and model.bits <= 16 and bits["input"] <= 32),
+    n, d = model.u_levels.shape
+    return {"dsp_input": int(d >= 2 and u_table.ctype == "int8_t" and model.bits <= 16 and bits["input"] <= 32),
             "dsp_fwht": int(model.bits <= 16 and bits["sum"] <= 16 and n % 2 == 0 and model.block >= 2)}
 
 
