@@ -92,6 +92,12 @@ def _sign_bits(signs: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(signs) < 0, bitorder="little").astype(np.int64)
 
 
+def _b_holds_rounding(model: IntegerModel) -> bool:
+    """Whether ``B`` stores ``b + 2^(G-1)`` (one addition per unit fewer at every step): when that
+    takes no wider type than ``b`` itself, so the table's bytes stay as they are."""
+    return _ctype(np.asarray(model.b) + (1 << model.guard_bits >> 1)) == _ctype(model.b)
+
+
 def _tables(model: IntegerModel) -> list[_Table]:
     """The constant arrays of ``hadamrnn_model.c``. V's levels go two per byte when they fit 4 bits (read
     once per read-out); U's stay one per byte or wider: unpacking them on every step costs more
@@ -104,8 +110,11 @@ def _tables(model: IntegerModel) -> list[_Table]:
         tables.append(_Table("V", "int8_t", packed, "V's levels, row-major, two per byte", packed=True))
     else:
         tables.append(_Table("V", _ctype(model.v_levels), model.v_levels.reshape(-1), "V's levels, row-major"))
-    rounded = np.asarray(model.b) + (1 << model.guard_bits >> 1)  # the step's one rounding, added here once
-    tables.append(_Table("B", _ctype(rounded), rounded, "b at 2^-(fh+G), plus 2^(G-1) for the rounding shift"))
+    if _b_holds_rounding(model):  # the step's one rounding, added here once instead of at every step
+        rounded = np.asarray(model.b) + (1 << model.guard_bits >> 1)
+        tables.append(_Table("B", _ctype(rounded), rounded, "b at 2^-(fh+G), plus 2^(G-1) for the rounding shift"))
+    else:
+        tables.append(_Table("B", _ctype(model.b), np.asarray(model.b), "b at 2^-(fh+G)"))
     tables.append(_Table("CBIAS", _ctype(model.c), np.asarray(model.c), "c in logit units"))
     if model.embedding is not None:
         tables.append(_Table("EMBEDDING", _ctype(model.embedding), np.asarray(model.embedding).reshape(-1),
@@ -222,6 +231,7 @@ def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
         low=low, high=high, logit_scale=repr(model.logit_scale), rot_multiplier=rot_multiplier, rot_shift=rot_shift,
         u_multiplier=model.u_multiplier, u_shift=model.u_shift, guard_bits=model.guard_bits, bounds=_bound_lines(model),
         int32_bits=int32_bits if int32_bits is not None else "(none)", **_dsp_fits(model, tables[0]),
+        b_rounded=int(_b_holds_rounding(model)),
         state_type="int16_t" if model.bits <= 16 else "int32_t", signs=_array(_sign_bits(model.signs)),
         tables="\n".join([t.c() for t in tables] + [
             f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),

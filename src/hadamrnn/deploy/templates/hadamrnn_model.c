@@ -59,8 +59,11 @@ static inline hrnn_update_t scale_input(hrnn_input_t sum) {
 #endif
 }
 
-/* round(v / 2^G), halves up (B holds the 2^(G-1) that rounds), saturated to HRNN_BITS bits. */
+/* round(v / 2^G), halves up (B may hold the 2^(G-1) that rounds), saturated to HRNN_BITS bits. */
 static inline hrnn_state_t saturate(hrnn_update_t v) {
+#if !HRNN_B_ROUNDED && HRNN_GUARD_BITS > 0
+    v += HALF(HRNN_GUARD_BITS);
+#endif
     v >>= HRNN_GUARD_BITS;
 #if defined(__ARM_FEATURE_SAT) && HRNN_UPDATE_BITS <= 32
     return (hrnn_state_t)__ssat(v, HRNN_BITS);  /* one instruction on cores with the DSP extension */

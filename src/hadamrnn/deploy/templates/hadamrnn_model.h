@@ -19,12 +19,14 @@
 
 /* A step sums its terms HRNN_GUARD_BITS bits finer than a state's unit and rounds once:
    2^G a / sqrt(m) = round(a * HRNN_ROT_MULTIPLIER / 2^HRNN_ROT_SHIFT), 2^G times U's scale is
-   HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT, and B holds 2^G b + 2^(G-1), the rounding of that one shift. */
+   HRNN_U_MULTIPLIER / 2^HRNN_U_SHIFT, and B holds 2^G b (plus 2^(G-1), the rounding of that one
+   shift, where HRNN_B_ROUNDED: when that needs no wider type). */
 #define HRNN_GUARD_BITS @{guard_bits}
 #define HRNN_ROT_MULTIPLIER @{rot_multiplier}
 #define HRNN_ROT_SHIFT @{rot_shift}
 #define HRNN_U_MULTIPLIER @{u_multiplier}
 #define HRNN_U_SHIFT @{u_shift}
+#define HRNN_B_ROUNDED @{b_rounded}
 
 /* Proven bounds (hadamrnn.deploy.integer.IntegerModel.bounds): for every input and state,
    |value| <= HRNN_<NAME>_BOUND, so each intermediate lives in the narrowest type that holds it.
