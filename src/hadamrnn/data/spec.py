@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..options import option
 from .arrays import Splits, TaskInfo
 from .files import DataFile
 
-__all__ = ["DataOptions", "DataSet"]
+__all__ = ["DataOptions", "DataSet", "SplitFilesOptions", "DataFileError", "file_error", "held_out"]
+
+SPLIT_SEED = 1234  # the validation rows held out of a training file
 
 
 @dataclass
@@ -26,6 +30,33 @@ class DataOptions:
     name: str = "copy"
     batch_size: int = option(64, low=1, high=1_000_000)
     dir: str | None = None  # the data directory the run read its files from (written by train, absolute)
+
+
+@dataclass
+class SplitFilesOptions(DataOptions):
+    """The ``data:`` keys of a set read from your own files, one per split."""
+
+    train: str | None = None
+    test: str | None = None
+    val: str | None = None  # default: 10% of train, held out by a fixed seed (:func:`held_out`)
+
+
+class DataFileError(ValueError):
+    """A file of yours that cannot be read; the message names the file and, where it can, the line."""
+
+
+def file_error(path: Path, line: int | None, message: str) -> DataFileError:
+    return DataFileError(f"{path}{f', line {line}' if line is not None else ''}: {message}")
+
+
+def held_out(path: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held)``: the row indices of a training file of ``count`` rows that train (in order)
+    and the 10% (at least one, in a fixed random order) held out for validation."""
+    if count < 2:
+        raise file_error(path, None, f"{count} row(s): too few to hold out a validation split; give data.val")
+    order = np.random.default_rng(SPLIT_SEED).permutation(count)
+    held = order[:max(1, count // 10)]
+    return np.setdiff1d(np.arange(count), held), held
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 
@@ -41,31 +40,20 @@ from ..classes import sorted_labels
 from ..options import option
 from ..preprocess import MAX_STEPS, InputTransform, vocabulary_sha256
 from .arrays import MAX_CLASSES, MAX_VOCABULARY, ArrayDataset, Splits, TaskInfo
-from .spec import DataOptions, DataSet
+from .spec import DataSet, SplitFilesOptions, file_error, held_out
 from .tokenize import train_wordpiece, vocabulary, wordpiece_tokenizer
 
 __all__ = ["TextFileOptions", "read_texts", "DATASETS"]
 
-SPLIT_SEED = 1234
 MAX_FIELD_CHARS = 1 << 24
-
-
-class TextFileError(ValueError):
-    """A text file that cannot be read; the message names the file and, where it can, the line."""
-
-
-def _fail(path: Path, line: int | None, message: str) -> TextFileError:
-    return TextFileError(f"{path}{f', line {line}' if line is not None else ''}: {message}")
+_fail = file_error
 
 
 @dataclass
-class TextFileOptions(DataOptions):
-    """The ``data:`` keys of your own text files."""
+class TextFileOptions(SplitFilesOptions):
+    """The ``data:`` keys of your own text files: ``train``, ``test`` and ``val`` name .csv or .tsv files."""
 
     name: str = option("text", choices=("text",))
-    train: str | None = None  # a .csv or .tsv file
-    test: str | None = None
-    val: str | None = None  # default: 10% of train, held out by a fixed seed
     text_column: str = "text"
     label_column: str = "label"
     tokenizer: str = "train"  # a WordPiece vocab.txt, a tokenizer.json, or "train": learnt from the training texts
@@ -76,7 +64,8 @@ class TextFileOptions(DataOptions):
 
 def read_texts(path: str | Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
     """The texts and string labels of a ``.csv`` or ``.tsv`` file; a :class:`TextFileError` naming the
-    file and line for a row without its fields, an empty text or label, or a file that is not UTF-8."""
+    file and line (a :class:`~hadamrnn.data.spec.DataFileError`) for a row without its fields, an empty
+    text or label, or a file that is not UTF-8."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such text file")
@@ -145,17 +134,10 @@ def _prepare(options: TextFileOptions, run_dir: Path, write: bool) -> TextFileOp
     if write:
         texts = read_texts(options.train, options.text_column, options.label_column)[0]
         if options.val is None:  # only the rows that train (the held-out ones are validation)
-            texts = [texts[k] for k in sorted(set(range(len(texts))) - set(_held_out(len(texts))))]
+            texts = [texts[k] for k in held_out(Path(options.train), len(texts))[0]]
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, _tokenizer(options, texts).to_str(pretty=True).encode())
     return replace(options, tokenizer=str(path))
-
-
-def _held_out(count: int) -> list[int]:
-    """The training rows held out for validation when no ``val`` file is given: 10%, at least one."""
-    if count < 2:
-        raise ValueError("one row: too few to hold out a validation split; give data.val")
-    return sorted(np.random.default_rng(SPLIT_SEED).permutation(count)[:max(1, count // 10)].tolist())
 
 
 def _load(options: TextFileOptions, root: Path) -> Splits:
@@ -173,11 +155,7 @@ def _load(options: TextFileOptions, root: Path) -> Splits:
         splits["val"] = read(options.val)
     else:
         texts, labels = splits["train"]
-        try:
-            held = _held_out(len(texts))
-        except ValueError as error:
-            raise _fail(train_path, None, str(error)) from None
-        kept = sorted(set(range(len(texts))) - set(held))
+        kept, held = held_out(train_path, len(texts))
         splits["train"] = [texts[k] for k in kept], [labels[k] for k in kept]
         splits["val"] = [texts[k] for k in held], [labels[k] for k in held]
     index = {label: k for k, label in enumerate(classes)}

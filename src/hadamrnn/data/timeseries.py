@@ -42,20 +42,12 @@ from ..classes import sorted_labels
 from ..options import option
 from ..preprocess import InputTransform
 from .arrays import MAX_CLASSES, MAX_FEATURES, ArrayDataset, Splits, TaskInfo
-from .spec import DataOptions, DataSet
+from .spec import DataSet, SplitFilesOptions, file_error, held_out
 
 __all__ = ["read_series", "write_series", "TimeSeriesOptions", "DATASETS"]
 
-SPLIT_SEED = 1234
 MAX_FILE_BYTES = 4 << 30
-
-
-class SeriesError(ValueError):
-    """A time-series file that cannot be read; the message names the file and, where it can, the line."""
-
-
-def _fail(path: Path, line: int | None, message: str) -> SeriesError:
-    return SeriesError(f"{path}{f', line {line}' if line is not None else ''}: {message}")
+_fail = file_error
 
 
 def _number(path: Path, line: int, text: str) -> float:
@@ -214,13 +206,10 @@ def write_series(path: str | Path, series, labels: list[str], problem: str = "ha
 
 
 @dataclass
-class TimeSeriesOptions(DataOptions):
-    """The ``data:`` keys of your own time series."""
+class TimeSeriesOptions(SplitFilesOptions):
+    """The ``data:`` keys of your own time series: ``train``, ``test`` and ``val`` name .ts or .csv files."""
 
     name: str = option("timeseries", choices=("timeseries",))
-    train: str | None = None  # a .ts or .csv file
-    test: str | None = None
-    val: str | None = None  # default: 10% of train, held out by a fixed seed
     normalize: bool = True  # per-channel mean and standard deviation of the training series
 
 
@@ -258,11 +247,7 @@ def _load(options: TimeSeriesOptions, root: Path) -> Splits:
         splits["val"] = labelled(Path(options.val), *read_series(options.val))
     else:
         series, y = splits["train"]
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(series))
-        held = order[:max(1, len(series) // 10)] if len(series) > 1 else order[:0]
-        kept = np.setdiff1d(np.arange(len(series)), held)
-        if len(held) == 0:
-            raise _fail(train_path, None, "one series: too few to hold out a validation split; give data.val")
+        kept, held = held_out(train_path, len(series))
         splits["train"] = [series[k] for k in kept], y[kept]
         splits["val"] = [series[k] for k in held], y[held]
     lengths = {len(values) for series, _ in splits.values() for values in series}

@@ -9,7 +9,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from ..data import DataOptions, data_options
 from ..models import ModelOptions, model_options
