@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from hadamrnn.data import load_data
+from hadamrnn.data import load_data, summarize
 from hadamrnn.data.textfiles import read_texts
 from hadamrnn.data.tokenize import train_wordpiece
 from hadamrnn.preprocess import InputTransform
@@ -101,6 +101,7 @@ def test_labels_become_named_classes_and_texts_pre_padded_ids(tmp_path):
                        vocab_size=60, length=40)
     assert splits.info.classes == ("neg", "pos") and splits.info.loss == "bce"
     assert splits.test.y.tolist() == [1, 0, 1]
+    assert summarize(splits)["splits"]["test"]["class_counts"] == {"neg": 1, "pos": 2}  # hadamrnn data names them
     transform = InputTransform.from_dict(splits.info.transform)
     assert splits.test.x.shape == (3, 40)
     np.testing.assert_array_equal(splits.test.x.numpy(), transform.text([text for text, _ in REVIEWS[:3]]))

@@ -86,11 +86,14 @@ def load_data(data: str | DataOptions, data_dir_path: str | Path | None = None, 
 
 
 def summarize(splits: Splits, max_classes: int = 20) -> dict:
-    """Per split: samples, sample shape, sequence length, class counts (at most ``max_classes`` shown)."""
+    """Per split: samples, sample shape, sequence length, class counts by name where the classes have
+    names (at most ``max_classes`` shown)."""
     summary = {"name": splits.info.name, "num_classes": splits.info.num_classes, "loss": splits.info.loss,
                "metric": splits.info.metric, "splits": {}}
     if splits.info.vocab_size is not None:
         summary["vocab_size"] = splits.info.vocab_size
+    classes = splits.info.classes
+    name = (lambda k: classes[k]) if classes is not None else str  # noqa: E731
     for split, dataset in splits.items():
         x, y = dataset.batch(torch.arange(min(len(dataset), 1)))
         if isinstance(dataset, ArrayDataset):
@@ -102,7 +105,7 @@ def summarize(splits: Splits, max_classes: int = 20) -> dict:
             "samples": len(dataset),
             "sample_shape": list(x.shape[1:]),
             "sequence_length": int(x.shape[1]),
-            "class_counts": {str(k): counts[k] for k in sorted(counts)[:max_classes]},
+            "class_counts": {name(k): counts[k] for k in sorted(counts)[:max_classes]},
         }
     return summary
 
