@@ -14,9 +14,12 @@ __all__ = ["MAX_CLASS_NAME", "check_class_names", "sorted_labels"]
 MAX_CLASS_NAME = 200  # characters
 
 
-def check_class_names(names, count: int) -> tuple[str, ...]:
-    """``names`` as a tuple, after checking that they are ``count`` distinct non-empty strings of at
-    most :data:`MAX_CLASS_NAME` characters on one line (``ValueError`` saying which is not)."""
+def check_class_names(names, outputs: int) -> tuple[str, ...]:
+    """``names`` as a tuple, after checking that they name the classes of a model of ``outputs``
+    logits (one name per logit; a single logit is a binary model: the names of 0 and 1) with distinct
+    non-empty strings of at most :data:`MAX_CLASS_NAME` characters on one line (``ValueError`` saying
+    which is not)."""
+    count = max(2, outputs)
     if not isinstance(names, (list, tuple)) or len(names) != count:
         raise ValueError(f"classes must be a list of {count} names, got {str(names)[:80]}")
     for name in names:

@@ -61,7 +61,7 @@ class TaskInfo:
         if self.transform is not None and not isinstance(self.transform, dict):
             raise ValueError("transform must be a mapping or null")
         if self.classes is not None:
-            check_class_names(self.classes, 2 if self.loss == "bce" else self.num_classes)
+            check_class_names(self.classes, self.output_size)
 
     @classmethod
     def from_dict(cls, values) -> "TaskInfo":

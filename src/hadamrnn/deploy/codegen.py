@@ -161,8 +161,7 @@ def _load_integer_model(path: str | Path) -> IntegerModel:
     transform = parse_json(str(values["transform"]), f"{Path(path).name}: transform", ModelFileError) if "transform" in values else None
     kwargs["transform"] = InputTransform.from_dict(transform) if transform is not None else None
     classes = parse_json(str(values["classes"]), f"{Path(path).name}: classes", ModelFileError) if "classes" in values else None
-    count = max(2, len(values["v_levels"]))
-    kwargs["classes"] = check_class_names(classes, count) if classes is not None else None
+    kwargs["classes"] = check_class_names(classes, len(values["v_levels"])) if classes is not None else None
     kwargs["readout"] = str(values["readout"])
     kwargs["logit_scale"] = float(values["logit_scale"])
     if not bool(values["has_embedding"]):

@@ -147,7 +147,7 @@ def _open(path: Path, runtime: str) -> Predictor:
                 raise ValueError("neither input_size nor vocab_size")
             classes = description.get("classes")
             if classes is not None:
-                classes = check_class_names(classes, max(2, description.get("output_size") or 0))
+                classes = check_class_names(classes, description.get("output_size") or 0)
         except (ValueError, TypeError) as error:
             raise ValueError(f"{path}: unreadable hadamrnn metadata ({error})") from None
         return Predictor(logits, transform, features or 0, vocabulary, description.get("readout") == "all",

@@ -219,7 +219,7 @@ def load(path: str | Path) -> RuntimeModel:
         if transform is not None and (transform.kind == "tokens") != (config["vocab_size"] is not None):
             raise ModelFileError("the input transform's kind does not match the model's inputs")
         classes = header.get("classes")
-        classes = check_class_names(classes, max(2, config["output_size"])) if classes is not None else None
+        classes = check_class_names(classes, config["output_size"]) if classes is not None else None
         floats = np.frombuffer(float_bytes, dtype="<f4").astype(np.float64)
         if not np.isfinite(floats).all():
             raise ModelFileError("the file holds non-finite weights (NaN or infinity)")

@@ -397,13 +397,11 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
     if checkpoint is not None:
         stored = checkpoint.get("info") or {}
         try:
-            if stored:
-                TaskInfo.from_dict(stored)
+            before = TaskInfo.from_dict(stored) if stored else info
         except ValueError as error:
             raise CheckpointError(f"{last_path}: its task description is invalid ({error})") from None
-        changed = sorted(key for key, value in stored.items() if key in info.__dict__
-                         and value != (list(info.__dict__[key]) if isinstance(info.__dict__[key], tuple)
-                                       else info.__dict__[key]))
+        # the fields it stored (older runs stored fewer), compared as read back
+        changed = sorted(key for key in stored if getattr(before, key) != getattr(info, key))
         if changed:  # e.g. a data file edited since: the model would go on with other inputs or classes
             raise ValueError(f"{run_dir}: the data set's {', '.join(changed)} changed since this run started (its "
                              f"files were edited or replaced); restore them to resume, or start a new run")

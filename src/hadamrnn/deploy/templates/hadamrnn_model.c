@@ -128,15 +128,17 @@ static inline hrnn_input_t input_sum(int32_t j, const uint32_t *pairs) {
 }
 #endif
 
-/* h_j = saturate(round((s_j r_j + u_j + B_j) / 2^G)) for one unit, given a_j = ((I ⊗ H_m) h)_j. */
+/* A step's input as unit() reads it: int16 pairs (DSP), an embedding row (tokens), or the step's values. */
 #if HRNN_DSP_INPUT
-#define UNIT_INPUT const uint32_t *input
+typedef const uint32_t *step_input;
 #elif HRNN_TOKENS
-#define UNIT_INPUT const @{input_type} *input
+typedef const @{input_type} *step_input;
 #else
-#define UNIT_INPUT const int32_t *input
+typedef const int32_t *step_input;
 #endif
-static inline hrnn_state_t unit(int32_t j, hrnn_sum_t a, uint32_t negative, UNIT_INPUT) {
+
+/* h_j = saturate(round((s_j r_j + u_j + B_j) / 2^G)) for one unit, given a_j = ((I ⊗ H_m) h)_j. */
+static inline hrnn_state_t unit(int32_t j, hrnn_sum_t a, uint32_t negative, step_input input) {
     hrnn_update_t rotated = rotate(a);
 #if HRNN_DSP_INPUT
     const hrnn_input_t sum = input_sum(j, input);
@@ -160,19 +162,23 @@ static inline int32_t sasx_pair(const hrnn_state_t *h) {
     return __sasx(both, both);
 }
 
+/* Two stages (distances 1 and 2 in units of stride) on the words p, q, r, s, written to x. */
+static inline void radix4_words(int32_t *x, int32_t stride, int32_t p, int32_t q, int32_t r, int32_t s) {
+    const int32_t sum_pq = __sadd16(p, q), diff_pq = __ssub16(p, q);
+    const int32_t sum_rs = __sadd16(r, s), diff_rs = __ssub16(r, s);
+    x[0] = __sadd16(sum_pq, sum_rs);
+    x[stride] = __sadd16(diff_pq, diff_rs);
+    x[2 * stride] = __ssub16(sum_pq, sum_rs);
+    x[3 * stride] = __ssub16(diff_pq, diff_rs);
+}
+
 static void fwht_pairs(const hrnn_state_t *h, int32_t *w) {
     int32_t start, k, half;
 #if HRNN_BLOCK >= 8
     /* the distance-1 stage on reading, with the next two (word distances 1 and 2) */
     for (k = 0; k < HRNN_N / 2; k += 4) {
-        const int32_t p = sasx_pair(h + 2 * k), q = sasx_pair(h + 2 * k + 2);
-        const int32_t r = sasx_pair(h + 2 * k + 4), s = sasx_pair(h + 2 * k + 6);
-        const int32_t sum_pq = __sadd16(p, q), diff_pq = __ssub16(p, q);
-        const int32_t sum_rs = __sadd16(r, s), diff_rs = __ssub16(r, s);
-        w[k] = __sadd16(sum_pq, sum_rs);
-        w[k + 1] = __sadd16(diff_pq, diff_rs);
-        w[k + 2] = __ssub16(sum_pq, sum_rs);
-        w[k + 3] = __ssub16(diff_pq, diff_rs);
+        radix4_words(w + k, 1, sasx_pair(h + 2 * k), sasx_pair(h + 2 * k + 2), sasx_pair(h + 2 * k + 4),
+                     sasx_pair(h + 2 * k + 6));
     }
     half = 4;
 #else
@@ -199,13 +205,7 @@ static void fwht_pairs(const hrnn_state_t *h, int32_t *w) {
     for (; 4 * half <= HRNN_BLOCK / 2; half *= 4) {  /* two stages a pass */
         for (start = 0; start < HRNN_N / 2; start += 4 * half) {
             for (k = start; k < start + half; k++) {
-                const int32_t p = w[k], q = w[k + half], r = w[k + 2 * half], s = w[k + 3 * half];
-                const int32_t sum_pq = __sadd16(p, q), diff_pq = __ssub16(p, q);
-                const int32_t sum_rs = __sadd16(r, s), diff_rs = __ssub16(r, s);
-                w[k] = __sadd16(sum_pq, sum_rs);
-                w[k + half] = __sadd16(diff_pq, diff_rs);
-                w[k + 2 * half] = __ssub16(sum_pq, sum_rs);
-                w[k + 3 * half] = __ssub16(diff_pq, diff_rs);
+                radix4_words(w + k, half, w[k], w[k + half], w[k + 2 * half], w[k + 3 * half]);
             }
         }
     }
@@ -234,14 +234,15 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
     const int32_t *raw = x;
 #endif
 #if HRNN_DSP_INPUT
-    uint32_t input[2 * HRNN_QUADS];
+    uint32_t pairs[2 * HRNN_QUADS];
+    step_input input = pairs;
     for (i = 0; i < HRNN_QUADS; i++) {
         const int32_t k = 4 * i;
-        input[2 * i] = pair(raw[k], k + 2 < HRNN_D ? raw[k + 2] : 0);
-        input[2 * i + 1] = pair(k + 1 < HRNN_D ? raw[k + 1] : 0, k + 3 < HRNN_D ? raw[k + 3] : 0);
+        pairs[2 * i] = pair(raw[k], k + 2 < HRNN_D ? raw[k + 2] : 0);
+        pairs[2 * i + 1] = pair(k + 1 < HRNN_D ? raw[k + 1] : 0, k + 3 < HRNN_D ? raw[k + 3] : 0);
     }
 #else
-#define input raw
+    step_input input = raw;
 #endif
 #if HRNN_DSP_FWHT
     fwht_pairs(state->h, w);
@@ -288,7 +289,6 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
         for (j = i; j < i + SIGN_GROUP; j++, negative >>= 1) state->h[j] = unit(j, a[j], negative, input);
     }
 #endif
-#undef input
 }
 
 void hrnn_logits(const hrnn_state *state, hrnn_logit_t *logits) {
