@@ -103,9 +103,10 @@ def test_quantized_ornn_w_has_at_most_2_to_the_q_values(bits, distinct):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.recurrent.parameters())
 
 
-def test_fastgrnn_equals_the_equations_step_by_step():
+@pytest.mark.parametrize("activations", ["smooth", "hard"])
+def test_fastgrnn_equals_the_equations_step_by_step(activations):
     torch.manual_seed(2)
-    model = _model("fastgrnn", Task(3, 4), w_rank=2, bits=None).double()
+    model = _model("fastgrnn", Task(3, 4), w_rank=2, bits=None, activations=activations).double()
     with torch.no_grad():
         model.zeta_raw.fill_(0.3)
         model.nu_raw.fill_(-1.0)
@@ -114,12 +115,20 @@ def test_fastgrnn_equals_the_equations_step_by_step():
     U = model.U.factors[0].weight
     zeta, nu = 1 / (1 + math.exp(-0.3)), 1 / (1 + math.exp(1.0))
     h = torch.zeros(2, 16, dtype=torch.float64)
+    if activations == "hard":  # EdgeML's quantSigm and quantTanh
+        sigmoid, tanh = (lambda v: torch.clamp((v + 1) / 2, 0, 1)), (lambda v: torch.clamp(v, -1, 1))
+    else:
+        sigmoid, tanh = torch.sigmoid, torch.tanh
+    x = 3 * x  # reach both ends of the hard forms
+    hits = 0
     for t in range(9):
-        z = torch.sigmoid(x[:, t] @ W.T + h @ U.T + model.bias_gate)
-        candidate = torch.tanh(x[:, t] @ W.T + h @ U.T + model.bias_update)
+        z = sigmoid(x[:, t] @ W.T + h @ U.T + model.bias_gate)
+        candidate = tanh(x[:, t] @ W.T + h @ U.T + model.bias_update)
+        hits += int(((z == 0) | (z == 1)).any() and (candidate.abs() == 1).any())
         h = (zeta * (1 - z) + nu) * candidate + z * h
     expected = h @ model.output.weight.T + model.output.bias
     assert torch.allclose(model(x), expected, atol=1e-12)
+    assert activations == "smooth" or hits > 0
 
 
 @pytest.mark.parametrize("steps", [1, 2, 50])

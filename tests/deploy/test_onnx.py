@@ -73,6 +73,14 @@ def test_feature_models_with_their_transform(family, readout, tmp_path):
     _check(model, info, raw, FEATURES.features(raw), tmp_path)
 
 
+def test_fastgrnn_with_hard_activations(tmp_path):
+    info = TaskInfo("t", num_classes=4, loss="ce", input_size=3, transform=FEATURES.to_dict())
+    model = _model("fastgrnn", info)
+    model.activations = "hard"
+    raw = np.random.default_rng(1).normal(2, 3, (5, 11, 3)).astype(np.float32)
+    _check(model, info, raw, FEATURES.features(raw), tmp_path)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("steps", [4, 6, 9])
 def test_feature_sequences_are_cut_to_their_last_steps_and_pre_padded(family, steps, tmp_path):

@@ -126,7 +126,8 @@ def _family(model) -> tuple[str, dict]:
         factors = lambda matrix: [_array(f.quantized_weight()) for f in matrix.factors]  # noqa: E731
         return "fastgrnn", {**common, "W": factors(model.W), "U": factors(model.U),
                             "b_z": _array(model.bias_gate), "b_h": _array(model.bias_update),
-                            "zeta": _array(torch.sigmoid(model.zeta_raw)), "nu": _array(torch.sigmoid(model.nu_raw))}
+                            "zeta": _array(torch.sigmoid(model.zeta_raw)), "nu": _array(torch.sigmoid(model.nu_raw)),
+                            "hard": model.activations == "hard"}
     raise ValueError(f"no ONNX export for {type(model).__name__}")
 
 
@@ -205,8 +206,13 @@ def _body(helper, numpy_helper, kind: str, w: dict, n: int, all_steps: bool, Ten
         for k, factor in enumerate(w["U"]):
             pre = b.linear(pre, factor, hint=f"U{k + 1}")
         pre = b.op("Add", [z, pre])
-        gate = b.op("Sigmoid", [b.op("Add", [pre, b.const(w["b_z"], "b_z")])])
-        candidate = b.op("Tanh", [b.op("Add", [pre, b.const(w["b_h"], "b_h")])])
+        gate_in, candidate_in = (b.op("Add", [pre, b.const(w[key], key)]) for key in ("b_z", "b_h"))
+        if w["hard"]:  # (clip(x, -1, 1) + 1) / 2 and clip(x, -1, 1), as the model computes them
+            clip = lambda v: b.op("Clip", [v, b.const(-1.0, "minus_one"), b.const(1.0, "one")])  # noqa: E731
+            gate = b.op("Mul", [b.op("Add", [clip(gate_in), b.const(1.0, "one")]), b.const(0.5, "half")])
+            candidate = clip(candidate_in)
+        else:
+            gate, candidate = b.op("Sigmoid", [gate_in]), b.op("Tanh", [candidate_in])
         mix = b.op("Add", [b.op("Mul", [b.const(w["zeta"], "zeta"), b.op("Sub", [b.const(1.0, "one"), gate])]),
                            b.const(w["nu"], "nu")])
         new = [b.op("Add", [b.op("Mul", [mix, candidate]), b.op("Mul", [gate, h])])]

@@ -9,6 +9,10 @@
 quantizer with a straight-through gradient, FastGRNN-LSQ style). Read-out ``V h + c``, ``V``
 optionally ``output_bits``-bit (the bytes of a microcontroller model are counted whole). ζ and ν
 start at σ(1) and σ(−4), as in the reference implementation (EdgeML).
+
+``activations="hard"`` trains with the piecewise-linear σ(x) = clip((x + 1)/2, 0, 1) and
+tanh(x) = clip(x, −1, 1) (EdgeML's ``quantSigm``/``quantTanh``), which integer arithmetic computes
+exactly: the form the integer C export runs (``hadamrnn.deploy.integer_fastgrnn``).
 """
 
 from __future__ import annotations
@@ -17,13 +21,22 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 from ..layers import QuantizedLinear
 from ..options import option
 from ..size import TensorSize, quantized_size
 from .common import SequenceModel, Task
 
-__all__ = ["FastGRNN", "FastGRNNOptions", "build"]
+__all__ = ["FastGRNN", "FastGRNNOptions", "build", "ACTIVATIONS"]
+
+
+def _hard_sigmoid(x: Tensor) -> Tensor:
+    return (functional.hardtanh(x) + 1) / 2  # clip((x + 1)/2, 0, 1)
+
+
+# name -> (σ, tanh) of the gate and the candidate
+ACTIVATIONS = {"smooth": (torch.sigmoid, torch.tanh), "hard": (_hard_sigmoid, functional.hardtanh)}
 
 
 class _Matrix(nn.Module):
@@ -47,7 +60,9 @@ class _Matrix(nn.Module):
 
 class FastGRNN(SequenceModel):
     def __init__(self, task: Task, hidden_size: int, w_rank: int | None, u_rank: int | None, bits: int | None,
-                 output_bits: int | None = None) -> None:
+                 output_bits: int | None = None, activations: str = "smooth") -> None:
+        if activations not in ACTIVATIONS:
+            raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
         n = hidden_size
         super().__init__(task, QuantizedLinear(n, task.output_size, quantizer=output_bits))
         self.W = _Matrix("W", n, task.input_size, w_rank, bits)
@@ -56,6 +71,7 @@ class FastGRNN(SequenceModel):
         self.bias_update = nn.Parameter(torch.ones(n))
         self.zeta_raw = nn.Parameter(torch.tensor(1.0))
         self.nu_raw = nn.Parameter(torch.tensor(-4.0))
+        self.activations = activations
 
     def recurrent_parameters(self) -> list[nn.Parameter]:
         return list(self.U.parameters())  # U, or its low-rank factors: FastGRNN's hidden-to-hidden matrix
@@ -63,12 +79,13 @@ class FastGRNN(SequenceModel):
     def states(self, x: Tensor, last_only: bool) -> Tensor:
         projected = self.W(x)  # (B, T, n): W x_t for every step at once
         zeta, nu = torch.sigmoid(self.zeta_raw), torch.sigmoid(self.nu_raw)
+        sigmoid, tanh = ACTIVATIONS[self.activations]
         h = projected.new_zeros(x.shape[0], projected.shape[-1])
         states = []
         for wx in projected.unbind(1):
             pre = wx + self.U(h)
-            z = torch.sigmoid(pre + self.bias_gate)
-            candidate = torch.tanh(pre + self.bias_update)
+            z = sigmoid(pre + self.bias_gate)
+            candidate = tanh(pre + self.bias_update)
             h = (zeta * (1 - z) + nu) * candidate + z * h
             states.append(h)
         return h if last_only else torch.stack(states, dim=1)
@@ -94,7 +111,9 @@ class FastGRNNOptions:
     bits: int | None = option(None, low=2, high=16)  # p-bit W and U factors; None: float
     output_bits: int | None = option(None, low=2, high=16)  # p-bit read-out V; None: float
     embedding_dim: int | None = option(None, low=1, high=2**16)
+    activations: str = option("smooth", choices=tuple(ACTIVATIONS))  # hard: piecewise-linear σ, tanh (integer C)
 
 
 def build(options: FastGRNNOptions, task: Task) -> FastGRNN:
-    return FastGRNN(task, options.hidden_size, options.w_rank, options.u_rank, options.bits, options.output_bits)
+    return FastGRNN(task, options.hidden_size, options.w_rank, options.u_rank, options.bits, options.output_bits,
+                    options.activations)
