@@ -1,10 +1,12 @@
-"""C99 code for the integer model, rendered from the templates in ``templates/`` (one per file):
-``hadamrnn_model.h/.c`` (no malloc, no floating point), ``hadamrnn_input.h``, a ``predict.c``
-program, and a ``Makefile`` that builds it for this computer or, with ``startup_cortex_m.c`` and a
-linker script per board (``mps2_an386.ld``, ``microbit.ld``: :data:`BOARDS`), for a Cortex-M4 or a
-Cortex-M0 under QEMU. The code performs exactly the operations of
-:class:`hadamrnn.deploy.integer.IntegerModel`, each intermediate in the type its proven bound
-allows, so its logits match the NumPy integer runtime bit for bit.
+"""C99 code for an integer model, rendered from the templates in ``templates/``:
+``hadamrnn_model.h/.c`` (no malloc, no floating point) from the family's own pair
+(``hadamrnn_model.*`` for HadamRNN, ``fastgrnn_model.*`` for FastGRNN) with what every family
+shares (``model_api.h``, ``model_sequence.c``), ``hadamrnn_input.h``, a ``predict.c`` program, and
+a ``Makefile`` that builds it for this computer or, with ``startup_cortex_m.c`` and a linker script
+per board (``mps2_an386.ld``, ``microbit.ld``: :data:`BOARDS`), for a Cortex-M4 or a Cortex-M0
+under QEMU. The code performs exactly the operations of the NumPy integer model
+(:class:`hadamrnn.deploy.integer.IntegerModel`, :class:`hadamrnn.deploy.integer_fastgrnn.IntegerFastGRNN`),
+each intermediate in the type its proven bound allows, so their logits match bit for bit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import io
 import json
 import string
 import zipfile
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
@@ -24,12 +27,13 @@ from ..classes import check_class_names
 from ..untrusted import parse_json
 from ..preprocess import InputTransform
 from .fileformat import ModelFileError
-from .integer import IntegerModel
+from .integer import IntegerModel, IntegerRNN
+from .integer_fastgrnn import IntegerFastGRNN
 
 __all__ = ["write_c", "save_integer_model", "load_integer_model", "weight_bytes", "TEMPLATES", "BOARDS"]
 
-TEMPLATES = ("hadamrnn_model.h", "hadamrnn_model.c", "hadamrnn_input.h", "predict.c", "Makefile",
-             "startup_cortex_m.c", "cortex_m.ld")
+TEMPLATES = ("predict.c", "Makefile", "startup_cortex_m.c")  # written as they are, for every model
+INTEGER_FAMILIES = {family.family: family for family in (IntegerModel, IntegerFastGRNN)}
 # The boards the Makefile runs under QEMU: linker script written -> (board, core, flash, RAM).
 BOARDS = {"mps2_an386.ld": ("mps2-an386", "Cortex-M4", "4M", "4M"),
           "microbit.ld": ("microbit", "Cortex-M0, nRF51", "256K", "16K")}
@@ -98,8 +102,8 @@ def _b_holds_rounding(model: IntegerModel) -> bool:
     return _ctype(np.asarray(model.b) + (1 << model.guard_bits >> 1)) == _ctype(model.b)
 
 
-def _tables(model: IntegerModel) -> list[_Table]:
-    """The constant arrays of ``hadamrnn_model.c``. V's levels go two per byte when they fit 4 bits (read
+def _hadamrnn_tables(model: IntegerModel) -> list[_Table]:
+    """The constant arrays of HadamRNN's ``hadamrnn_model.c``. V's levels go two per byte when they fit 4 bits (read
     once per read-out); U's stay one per byte or wider: unpacking them on every step costs more
     instructions than the bytes it saves are worth (docs/deployment.md has the measurement)."""
     tables: list[_Table] = []
@@ -115,30 +119,64 @@ def _tables(model: IntegerModel) -> list[_Table]:
         tables.append(_Table("B", _ctype(rounded), rounded, "b at 2^-(fh+G), plus 2^(G-1) for the rounding shift"))
     else:
         tables.append(_Table("B", _ctype(model.b), np.asarray(model.b), "b at 2^-(fh+G)"))
-    tables.append(_Table("CBIAS", _ctype(model.c), np.asarray(model.c), "c in logit units"))
+    return tables + _common_tables(model)
+
+
+def _common_tables(model: IntegerRNN) -> list[_Table]:
+    tables = [_Table("CBIAS", _ctype(model.c), np.asarray(model.c), "c in logit units")]
     if model.embedding is not None:
         tables.append(_Table("EMBEDDING", _ctype(model.embedding), np.asarray(model.embedding).reshape(-1),
                              "token embeddings at 2^-fx, row-major"))
     return tables
 
 
-def weight_bytes(model: IntegerModel) -> int:
+def _fastgrnn_tables(model: IntegerFastGRNN) -> list[_Table]:
+    """The constant arrays of FastGRNN's ``hadamrnn_model.c``: the levels of each factor, one per byte
+    (or wider), V's, the biases at 2^-Q (``BZ`` with the 1 of σ's ``(x + 1)/2`` added)."""
+    tables = []
+    for name, factors in (("W", model.w_factors), ("U", model.u_factors)):
+        # low rank: W2 (r × d) applies first, then W1 (n × r); full rank: W (n × d)
+        labels = [f"{name}2", f"{name}1"] if len(factors) == 2 else [name]
+        for label, levels in zip(labels, factors):
+            tables.append(_Table(label, _ctype(levels), levels.reshape(-1), f"{label}'s levels, row-major"))
+    tables.append(_Table("V", _ctype(model.v_levels), model.v_levels.reshape(-1), "V's levels, row-major"))
+    gate = np.asarray(model.b_gate) + (1 << model.gate_bits)
+    tables.append(_Table("BZ", _ctype(gate), gate, "b_z + 1 at 2^-Q"))
+    tables.append(_Table("BH", _ctype(model.b_update), np.asarray(model.b_update), "b_h at 2^-Q"))
+    return tables + _common_tables(model)
+
+
+def weight_bytes(model: IntegerRNN) -> int:
     """Bytes of the constant arrays in the generated source (sign bits, levels, biases, embedding)."""
-    return _sign_bits(model.signs).size + sum(table.bytes for table in _tables(model))
+    if isinstance(model, IntegerFastGRNN):
+        return sum(table.bytes for table in _fastgrnn_tables(model))
+    return _sign_bits(model.signs).size + sum(table.bytes for table in _hadamrnn_tables(model))
 
 
-def save_integer_model(model: IntegerModel, path: str | Path) -> None:
-    values = {k: getattr(model, k) for k in asdict(model) if k not in ("transform", "classes")}
-    fields = {k: (np.asarray(v) if v is not None else np.zeros(0, np.int64)) for k, v in values.items()}
-    fields["has_embedding"] = np.array(model.embedding is not None)
-    fields["transform"] = np.array(json.dumps(model.transform.to_dict() if model.transform else None))
-    fields["classes"] = np.array(json.dumps(model.classes))
+def save_integer_model(model: IntegerRNN, path: str | Path) -> None:
+    """The integer model as ``.npz`` arrays (no pickle): its family, every field (a tuple of arrays as
+    ``NAME[k]``; the names of fields that are None in ``none_fields``), the transform and the class names as JSON."""
+    arrays: dict[str, np.ndarray] = {"family": np.array(model.family)}
+    none_fields = []
+    for field in fields(model):
+        value = getattr(model, field.name)
+        if field.name in ("transform", "classes"):
+            continue
+        if value is None:
+            none_fields.append(field.name)
+        elif isinstance(value, tuple):
+            arrays.update({f"{field.name}[{k}]": np.asarray(v) for k, v in enumerate(value)})
+        else:
+            arrays[field.name] = np.asarray(value)
+    arrays["none_fields"] = np.array(json.dumps(none_fields))
+    arrays["transform"] = np.array(json.dumps(model.transform.to_dict() if model.transform else None))
+    arrays["classes"] = np.array(json.dumps(model.classes))
     buffer = io.BytesIO()
-    np.savez(buffer, **fields)
+    np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_integer_model(path: str | Path) -> IntegerModel:
+def load_integer_model(path: str | Path) -> IntegerRNN:
     """The integer model saved beside generated C; a ``ModelFileError`` when the file is not one."""
     try:
         return _load_integer_model(path)
@@ -149,24 +187,35 @@ def load_integer_model(path: str | Path) -> IntegerModel:
                              f"({type(error).__name__}: {str(error)[:200]})") from None
 
 
-def _load_integer_model(path: str | Path) -> IntegerModel:
+def _load_integer_model(path: str | Path) -> IntegerRNN:
+    name = Path(path).name
     with np.load(path, allow_pickle=False) as stored:
         values = {k: stored[k] for k in stored.files}
-    if "guard_bits" not in values:
-        raise ModelFileError(f"{Path(path).name}: written by an older hadamrnn, which rounded each term of a step "
+    family = str(values.pop("family", "hadamrnn"))  # files from before FastGRNN's export hold a HadamRNN
+    if family not in INTEGER_FAMILIES:
+        raise ModelFileError(f"{name}: unknown model family {family[:40]!r}; this hadamrnn reads "
+                             f"{sorted(INTEGER_FAMILIES)}")
+    if family == "hadamrnn" and "guard_bits" not in values:
+        raise ModelFileError(f"{name}: written by an older hadamrnn, which rounded each term of a step "
                              "on its own; export the model again (hadamrnn export RUN --target c)")
-    scalars = {"bits", "fx", "fh", "block", "u_multiplier", "u_shift", "guard_bits"}
-    kwargs = {k: (int(v) if k in scalars else v) for k, v in values.items()
-              if k not in ("has_embedding", "transform", "classes")}
-    transform = parse_json(str(values["transform"]), f"{Path(path).name}: transform", ModelFileError) if "transform" in values else None
+    transform = parse_json(str(values.pop("transform", "null")), f"{name}: transform", ModelFileError)
+    classes = parse_json(str(values.pop("classes", "null")), f"{name}: classes", ModelFileError)
+    none_fields = parse_json(str(values.pop("none_fields", "[]")), f"{name}: none_fields", ModelFileError)
+    if "has_embedding" in values and not bool(values.pop("has_embedding")):  # the older way to say None
+        none_fields = [*none_fields, "embedding"]
+    kwargs: dict = {}
+    tuples: dict[str, dict[int, np.ndarray]] = {}
+    for key, value in values.items():
+        match = re.fullmatch(r"(\w+)\[(\d+)\]", key)
+        if match:
+            tuples.setdefault(match[1], {})[int(match[2])] = value
+        else:
+            kwargs[key] = value.item() if value.ndim == 0 else value
+    kwargs.update({key: tuple(parts[k] for k in range(len(parts))) for key, parts in tuples.items()})
+    kwargs.update({key: None for key in none_fields if isinstance(key, str)})
     kwargs["transform"] = InputTransform.from_dict(transform) if transform is not None else None
-    classes = parse_json(str(values["classes"]), f"{Path(path).name}: classes", ModelFileError) if "classes" in values else None
-    kwargs["classes"] = check_class_names(classes, len(values["v_levels"])) if classes is not None else None
-    kwargs["readout"] = str(values["readout"])
-    kwargs["logit_scale"] = float(values["logit_scale"])
-    if not bool(values["has_embedding"]):
-        kwargs["embedding"] = None
-    return IntegerModel(**kwargs)
+    kwargs["classes"] = check_class_names(classes, len(kwargs["v_levels"])) if classes is not None else None
+    return INTEGER_FAMILIES[family](**kwargs)
 
 
 def _float_literal(value: float) -> str:
@@ -190,13 +239,13 @@ def _input_header(transform: InputTransform | None, d: int) -> str:
                     if tokens and transform.vocabulary_sha256 else ""))
 
 
-def _bound_lines(model: IntegerModel) -> str:
+def _bound_lines(model: IntegerRNN) -> str:
     lines = []
     for bound in model.check_bounds():
         lines += [f"#define HRNN_{bound.name.upper()}_BOUND {bound.max_abs}  /* {bound.what} */",
                   f"#define HRNN_{bound.name.upper()}_BITS {bound.bits}",
                   f"typedef {bound.ctype} hrnn_{bound.name}_t;"]
-    if not any(bound.name == "rotation" for bound in model.bounds()):
+    if isinstance(model, IntegerModel) and not any(bound.name == "rotation" for bound in model.bounds()):
         lines.append("typedef hrnn_sum_t hrnn_rotation_t;  /* a / sqrt(m) is a shift: no product */")
     return "\n".join(lines)
 
@@ -212,31 +261,55 @@ def _dsp_fits(model: IntegerModel, u_table: _Table) -> dict[str, int]:
             "dsp_fwht": int(model.bits <= 16 and bits["sum"] <= 16 and n % 2 == 0 and model.block >= 2)}
 
 
-def write_c(model: IntegerModel, directory: str | Path) -> list[Path]:
-    """Write the files of :data:`TEMPLATES` (the linker script once per board of :data:`BOARDS`)
-    and ``integer_model.npz`` (the model for
-    ``hadamrnn predict --runtime numpy-int``) into ``directory``; returns their paths."""
+def _hadamrnn_values(model: IntegerModel) -> dict:
+    """The placeholders of ``hadamrnn_model.h/.c``."""
+    rot_multiplier, rot_shift = model.rotation
+    tables = _hadamrnn_tables(model)
+    return dict(
+        block=model.block, rot_multiplier=rot_multiplier, rot_shift=rot_shift, u_multiplier=model.u_multiplier,
+        u_shift=model.u_shift, guard_bits=model.guard_bits, **_dsp_fits(model, tables[0]),
+        b_rounded=int(_b_holds_rounding(model)), signs=_array(_sign_bits(model.signs)),
+        tables="\n".join([t.c() for t in tables] + [f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),
+        input_type=next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t"))
+
+
+def _fastgrnn_values(model: IntegerFastGRNN) -> dict:
+    """The placeholders of ``fastgrnn_model.h/.c``."""
+    tables = _fastgrnn_tables(model)
+    ranks = [factors[0].shape[0] if len(factors) == 2 else 0 for factors in (model.w_factors, model.u_factors)]
+    return dict(
+        w_rank=ranks[0], u_rank=ranks[1], fh=model.fh, gate_bits=model.gate_bits, w_pre_shift=model.w_pre_shift,
+        w_multiplier=model.w_multiplier, w_shift=model.w_shift, u_pre_shift=model.u_pre_shift,
+        u_multiplier=model.u_multiplier, u_shift=model.u_shift, zeta=model.zeta, nu=model.nu,
+        mix_exponent=model.fh + 1 - model.gate_bits, tables="\n".join(t.c() for t in tables),
+        input_type=next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t"))
+
+
+# family -> (the templates of its hadamrnn_model.h and hadamrnn_model.c, their placeholders)
+_SOURCES = {"hadamrnn": ("hadamrnn_model.h", "hadamrnn_model.c", _hadamrnn_values),
+            "fastgrnn": ("fastgrnn_model.h", "fastgrnn_model.c", _fastgrnn_values)}
+
+
+def write_c(model: IntegerRNN, directory: str | Path) -> list[Path]:
+    """Write ``hadamrnn_model.h/.c`` (from the model family's templates, with ``model_api.h`` and
+    ``model_sequence.c``, which every family shares), ``hadamrnn_input.h``, the files of
+    :data:`TEMPLATES` (the linker script once per board of :data:`BOARDS`) and ``integer_model.npz``
+    (the model for ``hadamrnn predict --runtime numpy-int``) into ``directory``; returns their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    n, d = model.u_levels.shape
+    header, source, family_values = _SOURCES[model.family]
     low, high = model.limits
-    rot_multiplier, rot_shift = model.rotation
-    tables = _tables(model)
-    input_type = next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t")
     int32_bits = model.int32_state_bits()
     values = dict(
-        n=n, d=d, classes=model.v_levels.shape[0], block=model.block, bits=model.bits, fx=model.fx,
-        tokens=int(model.embedding is not None), vocab=len(model.embedding) if model.embedding is not None else 0,
-        low=low, high=high, logit_scale=repr(model.logit_scale), rot_multiplier=rot_multiplier, rot_shift=rot_shift,
-        u_multiplier=model.u_multiplier, u_shift=model.u_shift, guard_bits=model.guard_bits, bounds=_bound_lines(model),
-        int32_bits=int32_bits if int32_bits is not None else "(none)", **_dsp_fits(model, tables[0]),
-        b_rounded=int(_b_holds_rounding(model)),
-        state_type="int16_t" if model.bits <= 16 else "int32_t", signs=_array(_sign_bits(model.signs)),
-        tables="\n".join([t.c() for t in tables] + [
-            f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),
-        input_type=input_type)
-    texts = {name: _render(name, **values) for name in TEMPLATES if name not in ("hadamrnn_input.h", "cortex_m.ld")}
-    texts["hadamrnn_input.h"] = _input_header(model.transform, d)
+        n=model.v_levels.shape[1], d=model.input_size, classes=model.v_levels.shape[0], bits=model.bits,
+        fx=model.fx, tokens=int(model.embedding is not None), vocab=model.vocab_size or 0, low=low, high=high,
+        logit_scale=repr(model.logit_scale), bounds=_bound_lines(model),
+        int32_bits=int32_bits if int32_bits is not None else "(none)",
+        state_type="int16_t" if model.bits <= 16 else "int32_t", **family_values(model))
+    texts = {"hadamrnn_model.h": _render(header, api=_render("model_api.h"), **values),
+             "hadamrnn_model.c": _render(source, sequence=_render("model_sequence.c"), **values),
+             "hadamrnn_input.h": _input_header(model.transform, model.input_size)}
+    texts.update({name: _render(name) for name in TEMPLATES})
     for script, (board, core, flash, ram) in BOARDS.items():
         texts[script] = _render("cortex_m.ld", board=board, core=core, flash=flash, ram=ram)
     written = []

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 from functools import cached_property
 
 import numpy as np
@@ -35,8 +36,8 @@ import numpy as np
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "input_multiplier", "rshift_round",
-           "multiplier", "fraction_bits"]
+__all__ = ["IntegerRNN", "IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "input_multiplier", "rshift_round",
+           "multiplier", "fraction_bits", "round_bound", "readout_bound"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341
@@ -59,16 +60,27 @@ def rshift_round(v: np.ndarray, shift: int) -> np.ndarray:
     return (v + (np.int64(1) << np.int64(shift - 1))) >> np.int64(shift) if shift > 0 else v
 
 
-def _round_bound(value: int, shift: int) -> int:
+def round_bound(value: int, shift: int) -> int:
     """A bound on ``|round(v / 2^shift)|`` given ``|v| ≤ value`` (rounding is monotonic)."""
     return (value + (1 << (shift - 1))) >> shift if shift > 0 else value
 
 
-def multiplier(real: float) -> tuple[int, int]:
-    """``(M, S)`` with ``M / 2^S ≈ real`` and ``M < 2^15`` where possible (``S ≥ 0``)."""
+def readout_bound(v_levels: np.ndarray, c: np.ndarray, low: int, high: int) -> int:
+    """A bound on every partial sum of ``c_i + Σ_j V_ij h_j`` for ``h_j`` in ``[low, high]`` (``low ≤ 0 ≤ high``):
+    each term lies in an interval holding 0, so each partial sum lies between ``c_i`` plus the terms' lows
+    and ``c_i`` plus their highs."""
+    bound = 0
+    for row, bias in zip(np.asarray(v_levels).astype(object), np.asarray(c).astype(object)):
+        positive, negative = int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum())
+        bound = max(bound, abs(bias + positive * high - negative * low), abs(bias + positive * low - negative * high))
+    return bound
+
+
+def multiplier(real: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
+    """``(M, S)`` with ``M / 2^S ≈ real`` and ``M < 2^bits`` where possible (``S ≥ 0``)."""
     if real <= 0:
         return 0, 0
-    shift = max(0, MULTIPLIER_BITS - 1 - math.floor(math.log2(real)))
+    shift = max(0, bits - 1 - math.floor(math.log2(real)))
     return int(round(real * 2 ** shift)), shift
 
 
@@ -103,24 +115,22 @@ class Bound:
         return "int32_t" if self.bits <= 32 else "int64_t"
 
 
-@dataclass
-class IntegerModel:
+@dataclass(kw_only=True)
+class IntegerRNN:
+    """What every integer model shares: ``bits``-bit inputs at ``2^-fx`` and states at ``2^-fh``, an
+    integer read-out ``L_V h + c`` in units of ``logit_scale``, and what ``predict`` needs.
+    A family adds its step (:meth:`logits_int`) and the proven bounds of its intermediates (:meth:`bounds`)."""
+
+    family: ClassVar[str]
     bits: int
     fx: int  # inputs are round(x · 2^fx)
     fh: int  # states are h · 2^fh
-    block: int
     readout: str
-    signs: np.ndarray  # (n,) int64 ±1
-    u_levels: np.ndarray  # (n, d) int64
-    u_multiplier: int
-    u_shift: int
-    b: np.ndarray  # (n,) int64, at 2^-(fh+guard_bits)
     v_levels: np.ndarray  # (C, n) int64
     c: np.ndarray  # (C,) int64, at logit_scale
     logit_scale: float  # one logit unit, in the float model's units
     embedding: np.ndarray | None  # (vocab, d) int64 at 2^-fx
     transform: InputTransform | None = None  # raw → model inputs, before quantize_inputs
-    guard_bits: int = GUARD_BITS
     classes: tuple[str, ...] | None = None  # the class names predict prints (the C prints indices)
 
     @property
@@ -128,44 +138,22 @@ class IntegerModel:
         return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
 
     @property
-    def rotation(self) -> tuple[int, int]:
-        """``(R, S)``: ``r = round(a · R / 2^S)`` is ``a 2^G / sqrt(m)`` in integers."""
-        return rotation(self.block, self.guard_bits)
+    def input_size(self) -> int:
+        """Features per step (token models: the embedding size)."""
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int | None:
+        return len(self.embedding) if self.embedding is not None else None
 
     def bounds(self, bits: int | None = None) -> list[Bound]:
-        """Proven magnitude bounds of every intermediate of a step and of the read-out, for states and
-        inputs of ``bits`` bits (default: the model's own). The input bound comes from the actual
-        levels (``max_i Σ_k |U_ik| · max|x|``; token models: the largest ``|U| |e|`` over the embedding
-        rows ``e``), the read-out's from the positive and negative parts of each row of ``V`` and its bias."""
-        bits = self.bits if bits is None else bits
-        state = 1 << (bits - 1)  # the largest |h|: saturation keeps h in [-2^(b-1), 2^(b-1) - 1]
-        u = np.abs(self.u_levels).astype(object)
-        if self.embedding is not None:
-            scale = 1 << max(bits - self.bits, 0)  # embedding entries grow with the bits, as quantized
-            products = np.abs(self.embedding).astype(object) @ u.T  # bounds every partial sum too
-            input_sum = int(products.max(initial=0)) * scale
-        else:
-            input_sum = int((u.sum(axis=1) * state).max(initial=0))
-        multiplier, shift = self.rotation
-        sums = self.block * state
-        rotated = _round_bound(sums * multiplier, shift)
-        input_product = input_sum * self.u_multiplier
-        z = _round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
-        logits = 0  # every partial sum of row c lies in [c - negative part · (S-1), c + positive part · (S-1)]
-        for row, bias in zip(self.v_levels.astype(object), self.c.astype(object)):
-            positive, negative = int(np.where(row > 0, row, 0).sum()), int(-np.where(row < 0, row, 0).sum())
-            logits = max(logits, abs(bias + positive * (state - 1)), abs(bias - negative * (state - 1)))
-        half = lambda s: (1 << (s - 1)) if s > 0 else 0  # noqa: E731 (the rounding constant)
-        rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of r",
-                      sums + (half(shift) if multiplier == 1 else 0))]
-        if multiplier > 1:
-            rows.append(Bound("rotation", f"a · {multiplier} + 2^(S_R-1): 2^G / sqrt(m) applied to a",
-                              sums * multiplier + half(shift)))
-        rows += [Bound("input", "input sums L_U x", input_sum),
-                Bound("input_product", "M_U · L_U x + 2^(S_U-1)", input_product + half(self.u_shift)),
-                Bound("update", "s ⊙ r + u + b + 2^(G-1) before the rounding shift", rotated + z + half(self.guard_bits)),
-                Bound("logit", "logits L_V relu(h) + c", logits)]
-        return rows
+        """Proven magnitude bounds of every intermediate, for states and inputs of ``bits`` bits
+        (default: the model's own)."""
+        raise NotImplementedError
+
+    def logits_int(self, x_int: np.ndarray) -> np.ndarray:
+        """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs."""
+        raise NotImplementedError
 
     def check_bounds(self) -> list[Bound]:
         """The bounds, or a ``ValueError`` naming each that needs more than 64 bits and the state
@@ -192,6 +180,69 @@ class IntegerModel:
             raise ValueError("inputs must be finite numbers (NaN or infinity has no integer value)")
         low, high = self.limits
         return np.clip(np.floor(x.astype(np.float64) * 2.0 ** self.fx + 0.5), low, high).astype(np.int64)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Float view of the integer logits (for comparing with the float model)."""
+        return self.logits_int(self.quantize_inputs(x)) * self.logit_scale
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        logits = self.logits_int(self.quantize_inputs(x))
+        return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 else logits.argmax(-1)
+
+
+@dataclass(kw_only=True)
+class IntegerModel(IntegerRNN):
+    """The integer HadamRNN (the module's docstring gives its step)."""
+
+    family: ClassVar[str] = "hadamrnn"
+    block: int
+    signs: np.ndarray  # (n,) int64 ±1
+    u_levels: np.ndarray  # (n, d) int64
+    u_multiplier: int
+    u_shift: int
+    b: np.ndarray  # (n,) int64, at 2^-(fh+guard_bits)
+    guard_bits: int = GUARD_BITS
+
+    @property
+    def input_size(self) -> int:
+        return self.u_levels.shape[1]
+
+    @property
+    def rotation(self) -> tuple[int, int]:
+        """``(R, S)``: ``r = round(a · R / 2^S)`` is ``a 2^G / sqrt(m)`` in integers."""
+        return rotation(self.block, self.guard_bits)
+
+    def bounds(self, bits: int | None = None) -> list[Bound]:
+        """Proven magnitude bounds of every intermediate of a step and of the read-out, for states and
+        inputs of ``bits`` bits (default: the model's own). The input bound comes from the actual
+        levels (``max_i Σ_k |U_ik| · max|x|``; token models: the largest ``|U| |e|`` over the embedding
+        rows ``e``), the read-out's from the positive and negative parts of each row of ``V`` and its bias."""
+        bits = self.bits if bits is None else bits
+        state = 1 << (bits - 1)  # the largest |h|: saturation keeps h in [-2^(b-1), 2^(b-1) - 1]
+        u = np.abs(self.u_levels).astype(object)
+        if self.embedding is not None:
+            scale = 1 << max(bits - self.bits, 0)  # embedding entries grow with the bits, as quantized
+            products = np.abs(self.embedding).astype(object) @ u.T  # bounds every partial sum too
+            input_sum = int(products.max(initial=0)) * scale
+        else:
+            input_sum = int((u.sum(axis=1) * state).max(initial=0))
+        multiplier, shift = self.rotation
+        sums = self.block * state
+        rotated = round_bound(sums * multiplier, shift)
+        input_product = input_sum * self.u_multiplier
+        z = round_bound(input_product, self.u_shift) + int(np.abs(self.b).max(initial=0))
+        logits = readout_bound(self.v_levels, self.c, 0, state - 1)  # relu(h) in [0, 2^(b-1) - 1]
+        half = lambda s: (1 << (s - 1)) if s > 0 else 0  # noqa: E731 (the rounding constant)
+        rows = [Bound("sum", "Hadamard sums (I ⊗ H_m) h, plus the rounding constant of r",
+                      sums + (half(shift) if multiplier == 1 else 0))]
+        if multiplier > 1:
+            rows.append(Bound("rotation", f"a · {multiplier} + 2^(S_R-1): 2^G / sqrt(m) applied to a",
+                              sums * multiplier + half(shift)))
+        rows += [Bound("input", "input sums L_U x", input_sum),
+                Bound("input_product", "M_U · L_U x + 2^(S_U-1)", input_product + half(self.u_shift)),
+                Bound("update", "s ⊙ r + u + b + 2^(G-1) before the rounding shift", rotated + z + half(self.guard_bits)),
+                Bound("logit", "logits L_V relu(h) + c", logits)]
+        return rows
 
     def logits_int(self, x_int: np.ndarray, engine: str = "native") -> np.ndarray:
         """Integer logits ``(B, C)``, or ``(B, T, C)`` for read-out "all", from integer inputs.
@@ -245,14 +296,6 @@ class IntegerModel:
                                    self.block, multiplier, shift, self.guard_bits, low, high, states,
                                    np.empty(states.shape, np.uint8))
         return states if self.readout == "all" else states[:, 0]
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Float view of the integer logits (for comparing with the float model)."""
-        return self.logits_int(self.quantize_inputs(x)) * self.logit_scale
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        logits = self.logits_int(self.quantize_inputs(x))
-        return (logits[..., 0] > 0).astype(np.int64) if logits.shape[-1] == 1 else logits.argmax(-1)
 
 
 def quantize_model(model: RuntimeModel, calibration: np.ndarray | None, bits: int = 16,

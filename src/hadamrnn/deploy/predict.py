@@ -159,13 +159,15 @@ def _open(path: Path, runtime: str) -> Predictor:
             raise ValueError(f"{path}: --runtime numpy-int reads the directory written by 'hadamrnn export RUN "
                              f"--target c -o DIR' (its integer_model.npz); for a .hrnn file use --runtime numpy or torch")
         integer = load_integer_model(path / "integer_model.npz" if path.is_dir() else path)
-        tokens = integer.embedding is not None
         return Predictor(lambda x: integer.logits_int(integer.quantize_inputs(x)), integer.transform,
-                         integer.u_levels.shape[1], len(integer.embedding) if tokens else None,
-                         integer.readout == "all", integer=True, classes=integer.classes)
+                         integer.input_size, integer.vocab_size, integer.readout == "all", integer=True,
+                         classes=integer.classes)
     from . import runtime as float_runtime
 
     if path.is_dir():  # a C export directory holds the float model beside the integer one
+        if (path / "integer_model.npz").is_file() and not (path / "model.hrnn").is_file():
+            raise ValueError(f"{path} holds an integer model without a .hrnn float model (FastGRNN's C export): run it "
+                             f"with --runtime numpy-int, or its float model from the run directory with --runtime onnx")
         if not (path / "model.hrnn").is_file():
             raise ValueError(f"{path} is a directory without a model.hrnn: --runtime {runtime} reads a .hrnn file "
                              f"(hadamrnn export RUN -o FILE.hrnn) or a C export directory")

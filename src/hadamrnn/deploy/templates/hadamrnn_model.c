@@ -72,11 +72,6 @@ static inline hrnn_state_t saturate(hrnn_update_t v) {
 #endif
 }
 
-void hrnn_reset(hrnn_state *state) {
-    int32_t i;
-    for (i = 0; i < HRNN_N; i++) state->h[i] = 0;
-}
-
 #if !HRNN_DSP_FWHT
 /* Two butterfly stages at once (distances half and 2 half) of the fast Walsh-Hadamard transform:
    half the loads and stores of one stage at a time. */
@@ -302,16 +297,4 @@ void hrnn_logits(const hrnn_state *state, hrnn_logit_t *logits) {
     }
 }
 
-int hrnn_sequence(const int32_t *x, int32_t steps, hrnn_logit_t *logits) {
-    hrnn_state state;
-    int32_t t;
-    int c, best = 0;
-    hrnn_reset(&state);
-    for (t = 0; t < steps; t++) hrnn_step(&state, x + (HRNN_TOKENS ? t : t * HRNN_D));
-    hrnn_logits(&state, logits);
-    if (HRNN_C == 1) return logits[0] > 0;
-    for (c = 1; c < HRNN_C; c++) {
-        if (logits[c] > logits[best]) best = c;
-    }
-    return best;
-}
+@{sequence}
