@@ -185,38 +185,63 @@ def _export(args: argparse.Namespace) -> int:
               f"input transform (input 'inputs', output 'logits'); run it with: hadamrnn predict {path} FILE "
               f"--runtime onnx")
         return 0
+    if args.target == "c":
+        return _export_c(args)
     model, config, info = _trained_hadamrnn(args.source, "export")
-    if args.target == "file":
-        size = export_model(model, args.output, info.transform, info.classes)
-        print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
-        return 0
+    size = export_model(model, args.output, info.transform, info.classes)
+    print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
+    return 0
+
+
+def _calibration(config, data_dir: str | None, samples: int):
+    """The first ``samples`` training sequences, as model inputs (a NumPy array), and their count."""
     import torch
 
-    from .deploy import runtime
-    from .deploy.codegen import write_c
-    from .deploy.integer import quantize_model
     from .train import load_splits
 
-    trained = model.fixed_point  # a model trained with fixed-point states brings its bits and scales
-    bits = args.bits if args.bits is not None else trained.bits if trained is not None else 16
-    if trained is not None and bits != trained.bits:
-        raise ValueError(f"{args.source} was trained with {trained.bits}-bit states (model.state_bits): export it "
-                         f"with --bits {trained.bits}, or leave --bits out")
+    train = load_splits(config, data_dir).train
+    count = min(len(train), samples)
+    return train.batch(torch.arange(count))[0].numpy(), count
+
+
+def _export_c(args: argparse.Namespace) -> int:
+    """Integer C: a HadamRNN (its .hrnn beside it), or a FastGRNN trained with hard activations."""
+    from .deploy import runtime
+    from .deploy.codegen import write_c
+    from .deploy.export import export_model
+    from .deploy.integer import quantize_model
+    from .deploy.integer_fastgrnn import quantize_fastgrnn
+    from .train import load_trained
+
+    model, config, info = load_trained(args.source)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    export_model(model, out / "model.hrnn", info.transform, info.classes)
-    if trained is not None:
-        integer = quantize_model(runtime.load(out / "model.hrnn"), None, bits=bits,
-                                 scales=(int(trained.fx), int(trained.fh)))
-        origin = "the scales it was trained with"
+    if config.model.name == "fastgrnn":
+        bits = args.bits if args.bits is not None else 16
+        x, count = _calibration(config, args.data_dir, args.calibration_samples)
+        integer = quantize_fastgrnn(model, x, bits, info.transform, info.classes)
+        origin = f"calibrated on {count} training sequences; σ and tanh piecewise-linear, pre-activations at 2^-{integer.gate_bits}"
+    elif config.model.name == "hadamrnn":
+        trained = model.fixed_point  # a model trained with fixed-point states brings its bits and scales
+        bits = args.bits if args.bits is not None else trained.bits if trained is not None else 16
+        if trained is not None and bits != trained.bits:
+            raise ValueError(f"{args.source} was trained with {trained.bits}-bit states (model.state_bits): export "
+                             f"it with --bits {trained.bits}, or leave --bits out")
+        out.mkdir(parents=True, exist_ok=True)
+        export_model(model, out / "model.hrnn", info.transform, info.classes)
+        if trained is not None:
+            integer = quantize_model(runtime.load(out / "model.hrnn"), None, bits=bits,
+                                     scales=(int(trained.fx), int(trained.fh)))
+            origin = "the scales it was trained with"
+        else:
+            x, count = _calibration(config, args.data_dir, args.calibration_samples)
+            integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=bits)
+            origin = f"calibrated on {count} training sequences"
     else:
-        train = load_splits(config, args.data_dir).train
-        count = min(len(train), args.calibration_samples)
-        x = train.batch(torch.arange(count))[0].numpy()
-        integer = quantize_model(runtime.load(out / "model.hrnn"), x, bits=bits)
-        origin = f"calibrated on {count} training sequences"
+        raise ValueError(f"--target c takes HadamRNN and FastGRNN models; {args.source} holds a "
+                         f"{config.model.name!r} model (--target onnx exports every family)")
     files = write_c(integer, out)
-    print(f"wrote {', '.join(f.name for f in files)} and model.hrnn to {out} ({bits}-bit states, {origin}); "
+    float_file = " and model.hrnn" if config.model.name == "hadamrnn" else ""
+    print(f"wrote {', '.join(f.name for f in files)}{float_file} to {out} ({bits}-bit states, {origin}); "
           f"build with: make -C {out}; on a Cortex-M4 under QEMU: make -s -C {out} qemu INPUT=FILE")
     if integer.transform is not None and integer.transform.tokenizer is not None:
         print(f"note: the C program reads token ids, one sequence per line (it has no tokenizer); "
@@ -422,7 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True,
                         help="the .hrnn file (--target file), a directory (c) or the .onnx file (onnx)")
     export.add_argument("--target", choices=["file", "c", "onnx"], default="file",
-                        help="file: HadamRNN's compact .hrnn; c: integer C99 (HadamRNN); onnx: an ONNX graph of "
+                        help="file: HadamRNN's compact .hrnn; c: integer C99 (HadamRNN, or FastGRNN trained with "
+                             "model.activations: hard); onnx: an ONNX graph of "
                              "any family (pip install 'hadamrnn[onnx]')")
     export.add_argument("--bits", type=int, default=None,
                         help="C target: bits of inputs and hidden states (default 16, or the model's state_bits)")
