@@ -20,8 +20,9 @@ The same is measured, in the same run and with the same flags, for a plain dense
 instructions are not cycles: a load takes two cycles on a Cortex-M4, a taken branch one to three,
 so no cycle count is claimed here.
 
-With ``--model`` (a run directory, checkpoint or ``pretrained:NAME`` trained with ``model.state_bits``,
-exported as ``hadamrnn export SOURCE --target c`` does), the same flash, RAM and instructions per step
+With ``--model`` (a run directory, checkpoint or ``pretrained:NAME``: a HadamRNN trained with
+``model.state_bits``, or a FastGRNN trained with ``model.activations: hard``, exported as ``hadamrnn
+export SOURCE --target c`` does), the same flash, RAM and instructions per step
 are measured for that model, with its stored bytes (the constant arrays of the generated C) and the
 instructions of one window: ``T`` steps and the read-out, less the count of a run of no step; once
 per core: ``m4`` (``-mcpu=cortex-m4``, the DSP path where the model's bounds allow it), ``m4-portable``
@@ -146,19 +147,24 @@ def measure(n: int, block: int, d: int, bits: int, root: Path) -> dict:
     return row
 
 
-def measure_model(source: str, window: int, root: Path, cores: list[str]) -> list[dict]:
+def measure_model(source: str, window: int, root: Path, cores: list[str], state_bits: int | None = None) -> list[dict]:
     """Flash, RAM, stored bytes and instructions per step and per window of one trained model, a row per core."""
     folder = root / "model"
-    subprocess.run([sys.executable, "-m", "hadamrnn", "export", source, "--target", "c", "-o", str(folder)],
+    bits = ["--bits", str(state_bits)] if state_bits is not None else []
+    subprocess.run([sys.executable, "-m", "hadamrnn", "export", source, "--target", "c", "-o", str(folder), *bits],
                    check=True, capture_output=True, text=True)
     shutil.copy(HERE / "run_steps.c", folder)
     integer = load_integer_model(folder / "integer_model.npz")
     sources = [folder / "run_steps.c", folder / "hadamrnn_model.c"]
     rows = []
     for core in cores:
-        row = {"model": source, "core": core, "n": integer.signs.size, "block": integer.block,
-               "d": integer.u_levels.shape[1], "bits": integer.bits, "window": window,
-               "stored_bytes": weight_bytes(integer)}
+        row = {"model": source, "family": integer.family, "core": core, "n": integer.v_levels.shape[1],
+               "d": integer.input_size, "bits": integer.bits, "window": window, "stored_bytes": weight_bytes(integer)}
+        if integer.family == "hadamrnn":
+            row["block"] = integer.block
+        else:  # FastGRNN: the ranks of W and U (None: full)
+            row.update({f"{name}_rank": factors[0].shape[0] if len(factors) == 2 else None
+                        for name, factors in (("w", integer.w_factors), ("u", integer.u_factors))})
         for opt in ("-Os", "-O2"):
             size = _object_size(folder / "hadamrnn_model.c", opt, folder, core)
             stack = size["stack"]["hrnn_sequence"] + max(size["stack"]["hrnn_step"], size["stack"]["hrnn_logits"])
@@ -179,6 +185,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="64,128,256,512", help="hidden sizes n, comma-separated")
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     parser.add_argument("--model", help="a trained fixed-point model (run directory, checkpoint or pretrained:NAME)")
+    parser.add_argument("--state-bits", type=int, help="with --model: the export's --bits (default: the export's)")
     parser.add_argument("--window", type=int, default=128, help="steps of one window with --model (default 128)")
     parser.add_argument("--cores", default="m4,m4-portable,m0",
                         help=f"with --model: cores, comma-separated, of {', '.join(CORES)} (default all)")
@@ -193,12 +200,14 @@ def main() -> int:
         if unknown:
             parser.error(f"unknown core(s) {unknown}; choose from {list(CORES)}")
         with tempfile.TemporaryDirectory() as tmp:
-            rows = measure_model(args.model, args.window, Path(tmp), cores)
+            rows = measure_model(args.model, args.window, Path(tmp), cores, args.state_bits)
         for row in rows:
             if args.json:
                 print(json.dumps(row))
                 continue
-            print(f"{row['model']} on {row['core']}: n = {row['n']}, block {row['block']}, d = {row['d']}, "
+            shape = (f"block {row['block']}" if row["family"] == "hadamrnn"
+                     else f"W rank {row['w_rank'] or 'full'}, U rank {row['u_rank'] or 'full'}")
+            print(f"{row['model']} ({row['family']}) on {row['core']}: n = {row['n']}, {shape}, d = {row['d']}, "
                   f"{row['bits']}-bit states; {row['stored_bytes']} bytes of constants")
             for key in ("Os", "O2"):
                 print(f"  -{key}: flash {row[f'flash_{key}']} B, RAM {row[f'ram_{key}']} B, "

@@ -211,6 +211,7 @@ def _export_c(args: argparse.Namespace) -> int:
     from .deploy.export import export_model
     from .deploy.integer import quantize_model
     from .deploy.integer_fastgrnn import quantize_fastgrnn
+    from .preprocess import InputTransform
     from .train import load_trained
 
     model, config, info = load_trained(args.source)
@@ -218,7 +219,8 @@ def _export_c(args: argparse.Namespace) -> int:
     if config.model.name == "fastgrnn":
         bits = args.bits if args.bits is not None else 16
         x, count = _calibration(config, args.data_dir, args.calibration_samples)
-        integer = quantize_fastgrnn(model, x, bits, info.transform, info.classes)
+        transform = InputTransform.from_dict(info.transform) if info.transform is not None else None
+        integer = quantize_fastgrnn(model, x, bits, transform, info.classes)
         origin = f"calibrated on {count} training sequences; σ and tanh piecewise-linear, pre-activations at 2^-{integer.gate_bits}"
     elif config.model.name == "hadamrnn":
         trained = model.fixed_point  # a model trained with fixed-point states brings its bits and scales

@@ -163,21 +163,32 @@ def test_gcc_build_is_bit_exact_with_the_numpy_integer_runtime(tmp_path, name):
     ) + (0 if integer.embedding is None else integer.embedding.size * 2)
 
 
+# Make targets and defines: the M4 with its DSP path (where the bounds allow it), the M4 plain, the M0.
+TARGETS = {"cortex-m4": ("qemu", ""), "cortex-m4-portable": ("qemu", "-DHRNN_PORTABLE"), "cortex-m0": ("qemu-m0", "")}
+
+
 @pytest.mark.skipif(any(shutil.which(t) is None for t in ("arm-none-eabi-gcc", "qemu-system-arm", "make")),
                     reason=f"needs arm-none-eabi-gcc, qemu-system-arm and make; on Debian: {INSTALL}")
-@pytest.mark.parametrize("goal", ["qemu", "qemu-m0"])
-@pytest.mark.parametrize("name", ["low-rank-16", "tokens", "many-to-many"])
-def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name, goal):
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name", MODELS)
+def test_cortex_m_under_qemu_prints_the_numpy_integer_lines(tmp_path, capsys, name, target):
     integer = _integer(name)
     write_c(integer, tmp_path / "c")
     (tmp_path / "in.txt").write_text(_lines(_saturating(name, integer, _inputs(name, 30, 25, 4))))
-    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), goal, f"INPUT={tmp_path / 'in.txt'}"],
-                            capture_output=True, text=True, timeout=300)
+    goal, defines = TARGETS[target]
+    result = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), goal, f"INPUT={tmp_path / 'in.txt'}",
+                             f"DEFINES={defines}"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     capsys.readouterr()
     assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy-int"]) == 0
     expected = capsys.readouterr().out
     assert len(expected.splitlines()) == 30 and result.stdout == expected
+    if target.startswith("cortex-m4"):  # SMLAD is there exactly where the bounds allow it
+        header = (tmp_path / "c" / "hadamrnn_model.h").read_text()
+        code = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "c" / "predict.elf")],
+                              capture_output=True, text=True, check=True).stdout
+        fits = "#define HRNN_DSP_W_FITS 1" in header or "#define HRNN_DSP_U_FITS 1" in header
+        assert ("\tsmlad\t" in code) == (not defines and fits)
 
 
 def _train(tmp_path, *overrides):

@@ -1,7 +1,7 @@
 """C99 code for an integer model, rendered from the templates in ``templates/``:
 ``hadamrnn_model.h/.c`` (no malloc, no floating point) from the family's own pair
 (``hadamrnn_model.*`` for HadamRNN, ``fastgrnn_model.*`` for FastGRNN) with what every family
-shares (``model_api.h``, ``model_sequence.c``), ``hadamrnn_input.h``, a ``predict.c`` program, and
+shares (``model_api.h``, ``model_dsp.c``, ``model_sequence.c``), ``hadamrnn_input.h``, a ``predict.c`` program, and
 a ``Makefile`` that builds it for this computer or, with ``startup_cortex_m.c`` and a linker script
 per board (``mps2_an386.ld``, ``microbit.ld``: :data:`BOARDS`), for a Cortex-M4 or a Cortex-M0
 under QEMU. The code performs exactly the operations of the NumPy integer model
@@ -138,7 +138,8 @@ def _fastgrnn_tables(model: IntegerFastGRNN) -> list[_Table]:
         # low rank: W2 (r × d) applies first, then W1 (n × r); full rank: W (n × d)
         labels = [f"{name}2", f"{name}1"] if len(factors) == 2 else [name]
         for label, levels in zip(labels, factors):
-            tables.append(_Table(label, _ctype(levels), levels.reshape(-1), f"{label}'s levels, row-major"))
+            tables.append(_Table(label, _ctype(levels), levels.reshape(-1), f"{label}'s levels, row-major",
+                                 extra=f"HRNN_{name}_OVERREAD" if label == labels[0] else ""))
     tables.append(_Table("V", _ctype(model.v_levels), model.v_levels.reshape(-1), "V's levels, row-major"))
     gate = np.asarray(model.b_gate) + (1 << model.gate_bits)
     tables.append(_Table("BZ", _ctype(gate), gate, "b_z + 1 at 2^-Q"))
@@ -277,11 +278,19 @@ def _fastgrnn_values(model: IntegerFastGRNN) -> dict:
     """The placeholders of ``fastgrnn_model.h/.c``."""
     tables = _fastgrnn_tables(model)
     ranks = [factors[0].shape[0] if len(factors) == 2 else 0 for factors in (model.w_factors, model.u_factors)]
+    bits = {bound.name: bound.bits for bound in model.check_bounds()}
+
+    def dsp_fits(name: str, factors: tuple[np.ndarray, ...]) -> int:
+        """SMLAD for the factor that reads x (W) or h (U): 8-bit levels, 16-bit values, int32 sums, 2+ columns."""
+        sums = bits[f"{name}_inner" if len(factors) == 2 else f"{name}_sum"]
+        return int(_ctype(factors[0]) == "int8_t" and model.bits <= 16 and sums <= 32 and factors[0].shape[1] >= 2)
+
     return dict(
         w_rank=ranks[0], u_rank=ranks[1], fh=model.fh, gate_bits=model.gate_bits, w_pre_shift=model.w_pre_shift,
         w_multiplier=model.w_multiplier, w_shift=model.w_shift, u_pre_shift=model.u_pre_shift,
         u_multiplier=model.u_multiplier, u_shift=model.u_shift, zeta=model.zeta, nu=model.nu,
         mix_exponent=model.fh + 1 - model.gate_bits, tables="\n".join(t.c() for t in tables),
+        dsp_w=dsp_fits("w", model.w_factors), dsp_u=dsp_fits("u", model.u_factors),
         input_type=next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t"))
 
 
@@ -291,8 +300,8 @@ _SOURCES = {"hadamrnn": ("hadamrnn_model.h", "hadamrnn_model.c", _hadamrnn_value
 
 
 def write_c(model: IntegerRNN, directory: str | Path) -> list[Path]:
-    """Write ``hadamrnn_model.h/.c`` (from the model family's templates, with ``model_api.h`` and
-    ``model_sequence.c``, which every family shares), ``hadamrnn_input.h``, the files of
+    """Write ``hadamrnn_model.h/.c`` (from the model family's templates, with ``model_api.h``,
+    ``model_dsp.c`` and ``model_sequence.c``, which every family shares), ``hadamrnn_input.h``, the files of
     :data:`TEMPLATES` (the linker script once per board of :data:`BOARDS`) and ``integer_model.npz``
     (the model for ``hadamrnn predict --runtime numpy-int``) into ``directory``; returns their paths."""
     directory = Path(directory)
@@ -307,7 +316,8 @@ def write_c(model: IntegerRNN, directory: str | Path) -> list[Path]:
         int32_bits=int32_bits if int32_bits is not None else "(none)",
         state_type="int16_t" if model.bits <= 16 else "int32_t", **family_values(model))
     texts = {"hadamrnn_model.h": _render(header, api=_render("model_api.h"), **values),
-             "hadamrnn_model.c": _render(source, sequence=_render("model_sequence.c"), **values),
+             "hadamrnn_model.c": _render(source, sequence=_render("model_sequence.c"), dsp=_render("model_dsp.c"),
+                                         **values),
              "hadamrnn_input.h": _input_header(model.transform, model.input_size)}
     texts.update({name: _render(name) for name in TEMPLATES})
     for script, (board, core, flash, ram) in BOARDS.items():

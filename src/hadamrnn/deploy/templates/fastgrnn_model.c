@@ -3,12 +3,47 @@
    tanh are the piecewise-linear clip((x + 1)/2, 0, 1) and clip(x, -1, 1) the model was trained with.
    Right shifts of negative values are arithmetic (gcc, clang, armcc). */
 #include "hadamrnn_model.h"
-#if defined(__ARM_FEATURE_SAT) && HRNN_MIX_BITS <= 32
+
+/* Cores with the DSP extension (__ARM_FEATURE_SIMD32) take SMLAD, two multiply-adds an instruction,
+   for the factor of W that reads x and the factor of U that reads h, where the proven bounds allow it
+   (8-bit levels, sums in int32; HRNN_DSP_W_FITS, HRNN_DSP_U_FITS). -DHRNN_PORTABLE keeps the plain C
+   path on any core; both compute the same integers. */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(HRNN_PORTABLE)
+#define HRNN_DSP_W HRNN_DSP_W_FITS
+#define HRNN_DSP_U HRNN_DSP_U_FITS
+#else
+#define HRNN_DSP_W 0
+#define HRNN_DSP_U 0
+#endif
+#define HRNN_DSP_DOT (HRNN_DSP_W || HRNN_DSP_U)
+#if (defined(__ARM_FEATURE_SAT) && HRNN_MIX_BITS <= 32) || HRNN_DSP_DOT
 #include <arm_acle.h>
 #endif
+/* dot() reads a row a word at a time: the tables it reads have room for 3 levels past their end. */
+#define HRNN_W_OVERREAD (HRNN_DSP_W ? 3 : 0)
+#define HRNN_U_OVERREAD (HRNN_DSP_U ? 3 : 0)
 
 @{tables}
+@{dsp}
 #define ONE ((int32_t)1 << HRNN_Q)
+#if HRNN_W_RANK  /* the factor that reads x: W2 (rank × d) and its sums' type, or W (n × d) */
+#define W_FIRST W2
+#define HRNN_W_ROWS HRNN_W_RANK
+typedef hrnn_w_inner_t hrnn_w_first_t;
+#else
+#define W_FIRST W
+#define HRNN_W_ROWS HRNN_N
+typedef hrnn_w_sum_t hrnn_w_first_t;
+#endif
+#if HRNN_U_RANK  /* the factor that reads h */
+#define U_FIRST U2
+#define HRNN_U_ROWS HRNN_U_RANK
+typedef hrnn_u_inner_t hrnn_u_first_t;
+#else
+#define U_FIRST U
+#define HRNN_U_ROWS HRNN_N
+typedef hrnn_u_sum_t hrnn_u_first_t;
+#endif
 /* round(v / 2^s), halves up, in `type` (s = 0: v itself) */
 #define ROUND_SHIFT(type, v, s) (((type)(v) + (((type)1 << (s)) >> 1)) >> (s))
 /* out[i] = sum_k levels[i][k] v[k] for `rows` rows of `cols` levels: exact sums in `type`. */
@@ -31,25 +66,43 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
     hrnn_w_sum_t w[HRNN_N];
     hrnn_u_sum_t u[HRNN_N];
     int32_t i, k;
+    (void)k;  /* unused when the DSP path does every sum of levels and values */
 #if HRNN_TOKENS
     const @{input_type} *in = EMBEDDING + (int32_t)x[0] * HRNN_D;
 #else
     const int32_t *in = x;
 #endif
-    /* s_W = L_W x and s_U = L_U h, through the low-rank factor first where there is one */
+    /* s_W = L_W x and s_U = L_U h, through the low-rank factor first where there is one: the first
+       factor (W_FIRST, U_FIRST) reads x or h, by SMLAD on the DSP path */
 #if HRNN_W_RANK
-    hrnn_w_inner_t w_inner[HRNN_W_RANK];
-    MATVEC(w_inner, hrnn_w_inner_t, W2, in, HRNN_W_RANK, HRNN_D)
-    MATVEC(w, hrnn_w_sum_t, W1, w_inner, HRNN_N, HRNN_W_RANK)
+    hrnn_w_inner_t w_first[HRNN_W_RANK];
 #else
-    MATVEC(w, hrnn_w_sum_t, W, in, HRNN_N, HRNN_D)
+    hrnn_w_sum_t *w_first = w;
 #endif
 #if HRNN_U_RANK
-    hrnn_u_inner_t u_inner[HRNN_U_RANK];
-    MATVEC(u_inner, hrnn_u_inner_t, U2, state->h, HRNN_U_RANK, HRNN_N)
-    MATVEC(u, hrnn_u_sum_t, U1, u_inner, HRNN_N, HRNN_U_RANK)
+    hrnn_u_inner_t u_first[HRNN_U_RANK];
 #else
-    MATVEC(u, hrnn_u_sum_t, U, state->h, HRNN_N, HRNN_N)
+    hrnn_u_sum_t *u_first = u;
+#endif
+#if HRNN_DSP_W
+    uint32_t x_pairs[2 * QUADS(HRNN_D)];
+    TO_PAIRS(x_pairs, in, HRNN_D);
+    for (i = 0; i < HRNN_W_ROWS; i++) w_first[i] = dot(W_FIRST + i * HRNN_D, x_pairs, HRNN_D);
+#else
+    MATVEC(w_first, hrnn_w_first_t, W_FIRST, in, HRNN_W_ROWS, HRNN_D)
+#endif
+#if HRNN_DSP_U
+    uint32_t h_pairs[2 * QUADS(HRNN_N)];
+    TO_PAIRS(h_pairs, state->h, HRNN_N);
+    for (i = 0; i < HRNN_U_ROWS; i++) u_first[i] = dot(U_FIRST + i * HRNN_N, h_pairs, HRNN_N);
+#else
+    MATVEC(u_first, hrnn_u_first_t, U_FIRST, state->h, HRNN_U_ROWS, HRNN_N)
+#endif
+#if HRNN_W_RANK
+    MATVEC(w, hrnn_w_sum_t, W1, w_first, HRNN_N, HRNN_W_RANK)
+#endif
+#if HRNN_U_RANK
+    MATVEC(u, hrnn_u_sum_t, U1, u_first, HRNN_N, HRNN_U_RANK)
 #endif
     for (i = 0; i < HRNN_N; i++) {
         const hrnn_w_product_t w_scaled = (hrnn_w_product_t)ROUND_SHIFT(hrnn_w_sum_t, w[i], HRNN_W_PRE_SHIFT) * HRNN_W_MULTIPLIER;

@@ -38,6 +38,10 @@
    @{int32_bits} bits would keep every intermediate in int32_t. */
 @{bounds}
 typedef @{state_type} hrnn_state_t;  /* |h| <= 2^(HRNN_BITS-1) */
+/* Where the DSP path of hadamrnn_model.c may sum by SMLAD the factor of W that reads x and the factor
+   of U that reads h: 8-bit levels, 16-bit values, int32 sums, at least two columns. */
+#define HRNN_DSP_W_FITS @{dsp_w}
+#define HRNN_DSP_U_FITS @{dsp_u}
 
 @{api}
 #endif

@@ -90,39 +90,8 @@ static void radix4_stages(hrnn_sum_t *a, int32_t half) {
 }
 #endif
 
-#if HRNN_DSP_INPUT
-#define HRNN_QUADS ((HRNN_D + 3) / 4)  /* words of four levels per row of U */
-/* The input as int16 pairs for SMLAD, zero past HRNN_D: word 2q holds inputs 4q (low half) and
-   4q + 2, word 2q + 1 inputs 4q + 1 and 4q + 3, the halves SXTB16 makes of a word of four levels
-   (bytes 0 and 2, then, rotated by 8 bits, bytes 1 and 3). */
-static inline uint32_t pair(int32_t low, int32_t high) {
-    return (uint32_t)(uint16_t)low | ((uint32_t)(uint16_t)high << 16);
-}
-
-/* Bytes 1 and 3 of a word, sign-extended to halves: one SXTB16 with its rotation (which gcc does
-   not fold from a C rotation). */
-static inline int32_t odd_bytes(uint32_t levels) {
-    int32_t halves;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(halves) : "r"(levels));
-    return halves;
-}
-
-/* sum_k U[j][k] x[k]: two multiply-adds an instruction, in int32 (HRNN_INPUT_BITS <= 32); the loop
-   is unrolled, so the input's pairs stay in registers from unit to unit. */
-static inline hrnn_input_t input_sum(int32_t j, const uint32_t *pairs) {
-    const int8_t *row = U + j * HRNN_D;
-    int32_t sum = 0, q;
-#pragma GCC unroll 16
-    for (q = 0; q < HRNN_QUADS; q++) {
-        uint32_t levels;
-        memcpy(&levels, row + 4 * q, 4);  /* one LDR: the core reads unaligned words */
-        sum = __smlad((int32_t)__sxtb16((int32_t)levels), (int32_t)pairs[2 * q], sum);
-        if (4 * q + 1 < HRNN_D) sum = __smlad(odd_bytes(levels), (int32_t)pairs[2 * q + 1], sum);  /* else zeros */
-    }
-    return sum;
-}
-#endif
-
+#define HRNN_DSP_DOT HRNN_DSP_INPUT
+@{dsp}
 /* A step's input as unit() reads it: int16 pairs (DSP), an embedding row (tokens), or the step's values. */
 #if HRNN_DSP_INPUT
 typedef const uint32_t *step_input;
@@ -136,7 +105,7 @@ typedef const int32_t *step_input;
 static inline hrnn_state_t unit(int32_t j, hrnn_sum_t a, uint32_t negative, step_input input) {
     hrnn_update_t rotated = rotate(a);
 #if HRNN_DSP_INPUT
-    const hrnn_input_t sum = input_sum(j, input);
+    const hrnn_input_t sum = dot(U + j * HRNN_D, input, HRNN_D);
 #else
     hrnn_input_t sum = 0;
     int32_t k;
@@ -229,13 +198,9 @@ void hrnn_step(hrnn_state *state, const int32_t *x) {
     const int32_t *raw = x;
 #endif
 #if HRNN_DSP_INPUT
-    uint32_t pairs[2 * HRNN_QUADS];
+    uint32_t pairs[2 * QUADS(HRNN_D)];
     step_input input = pairs;
-    for (i = 0; i < HRNN_QUADS; i++) {
-        const int32_t k = 4 * i;
-        pairs[2 * i] = pair(raw[k], k + 2 < HRNN_D ? raw[k + 2] : 0);
-        pairs[2 * i + 1] = pair(k + 1 < HRNN_D ? raw[k + 1] : 0, k + 3 < HRNN_D ? raw[k + 3] : 0);
-    }
+    TO_PAIRS(pairs, raw, HRNN_D);
 #else
     step_input input = raw;
 #endif
