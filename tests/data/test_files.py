@@ -2,7 +2,6 @@
 
 import random
 
-import numpy as np
 import pytest
 
 from hadamrnn.data import DataError, load_data, mnist

@@ -92,7 +92,7 @@ def test_two_processes_train_as_one_with_the_combined_batch_and_resume_in_one(tm
     (tmp_path / "run.yaml").write_text(CONFIG.replace("NAME", family).replace("EXTRA", extra))
     # 100 samples in batches of 16: the last batch (4) is split 2 + 2; validation 40 = 16 + 16 + 8
     two = _hadamrnn("train", tmp_path / "run.yaml", "--out", tmp_path / "two", processes=2)
-    one = _hadamrnn("train", tmp_path / "run.yaml", "--out", tmp_path / "one")
+    _hadamrnn("train", tmp_path / "run.yaml", "--out", tmp_path / "one")
     assert two.count("test cross_entropy") == 1  # one process speaks
     _close(_parameters(tmp_path / "one"), _parameters(tmp_path / "two"))
     files = {str(p.relative_to(tmp_path / "two")) for p in (tmp_path / "two").rglob("*") if p.is_file()}
