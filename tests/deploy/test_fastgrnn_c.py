@@ -219,3 +219,18 @@ def test_cli_exports_a_trained_fastgrnn_to_c_and_refuses_what_it_cannot(tmp_path
     unquantized = _train(tmp_path / "float", "model.activations=hard")
     assert main(["export", str(unquantized), "--target", "c", "-o", str(tmp_path / "c3")]) != 0
     assert "p-bit W and U (model.bits)" in capsys.readouterr().err
+
+
+def test_an_integer_model_file_of_an_unknown_family_or_with_missing_fields_is_refused(tmp_path):
+    from hadamrnn.deploy.fileformat import ModelFileError
+
+    write_c(_integer("low-rank-12"), tmp_path / "c")
+    with np.load(tmp_path / "c" / "integer_model.npz") as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    np.savez(tmp_path / "unknown.npz", **{**arrays, "family": np.array("lstm")})
+    with pytest.raises(ModelFileError, match=r"unknown.npz: unknown model family 'lstm'"):
+        load_integer_model(tmp_path / "unknown.npz")
+    for name, missing in (("short", "u_factors[1]"), ("no-zeta", "zeta")):
+        np.savez(tmp_path / f"{name}.npz", **{k: v for k, v in arrays.items() if k != missing})
+        with pytest.raises(ModelFileError, match=rf"{name}.npz: not an integer model"):
+            load_integer_model(tmp_path / f"{name}.npz")

@@ -77,6 +77,20 @@ class IntegerFastGRNN(IntegerRNN):
     zeta: int  # ζ at 2^-Q
     nu: int  # ν at 2^-Q
 
+    def __post_init__(self) -> None:
+        """A ``ValueError`` unless the arrays fit together (a file may have been altered)."""
+        n = self.v_levels.shape[1] if np.ndim(self.v_levels) == 2 else -1
+        chains_fit = all(
+            1 <= len(factors) <= 2 and all(np.ndim(f) == 2 for f in factors) and factors[-1].shape[0] == n
+            and (len(factors) == 1 or factors[1].shape[1] == factors[0].shape[0])
+            for factors in (self.w_factors, self.u_factors))
+        if not (chains_fit and self.u_factors[0].shape[1] == n
+                and all(np.shape(v) == (n,) for v in (self.b_gate, self.b_update))
+                and np.shape(self.c) == (self.v_levels.shape[0],)
+                and (self.embedding is None or np.ndim(self.embedding) == 2
+                     and self.embedding.shape[1] == self.w_factors[0].shape[1])):
+            raise ValueError("the FastGRNN arrays do not fit together (W, U and V factors, biases, embedding)")
+
     @property
     def input_size(self) -> int:
         return self.w_factors[0].shape[1]
