@@ -221,7 +221,8 @@ def _export_c(args: argparse.Namespace) -> int:
         x, count = _calibration(config, args.data_dir, args.calibration_samples)
         transform = InputTransform.from_dict(info.transform) if info.transform is not None else None
         integer = quantize_fastgrnn(model, x, bits, transform, info.classes)
-        origin = f"calibrated on {count} training sequences; σ and tanh piecewise-linear, pre-activations at 2^-{integer.gate_bits}"
+        origin = (f"calibrated on {count} training sequences; σ and tanh piecewise-linear, pre-activations at "
+                  f"2^-{integer.gate_bits}")
     elif config.model.name == "hadamrnn":
         trained = model.fixed_point  # a model trained with fixed-point states brings its bits and scales
         bits = args.bits if args.bits is not None else trained.bits if trained is not None else 16

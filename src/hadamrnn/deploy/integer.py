@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
 from ..preprocess import InputTransform
 from .runtime import RuntimeModel, fwht
 
-__all__ = ["IntegerRNN", "IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "input_multiplier", "rshift_round",
-           "multiplier", "fraction_bits", "round_bound", "readout_bound"]
+__all__ = ["IntegerRNN", "IntegerModel", "Bound", "quantize_model", "GUARD_BITS", "rotation", "input_multiplier",
+           "rshift_round", "multiplier", "fraction_bits", "round_bound", "readout_bound"]
 
 SQRT2_BITS = 16
 INV_SQRT2 = round(2 ** SQRT2_BITS / math.sqrt(2))  # 46341

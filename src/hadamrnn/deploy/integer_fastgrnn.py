@@ -228,7 +228,9 @@ def quantize_fastgrnn(model, calibration: np.ndarray, bits: int = 16, transform=
     u_factors, u_scale = factors(model.U)
     v_levels, v_scale = levels(model.output)
     low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    embedding_int = None if embedding is None else np.clip(np.floor(embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
+    embedding_int = None
+    if embedding is not None:  # as the inputs of a feature model: round(e 2^fx), saturated
+        embedding_int = np.clip(np.floor(embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
     logit_scale = v_scale * 2.0 ** -fh
     rounded = lambda v, q: np.floor(np.asarray(v) * 2.0 ** q + 0.5).astype(np.int64)  # noqa: E731
 
