@@ -118,7 +118,8 @@ class Bound:
 @dataclass(kw_only=True)
 class IntegerRNN:
     """What every integer model shares: ``bits``-bit inputs at ``2^-fx`` and states at ``2^-fh``, an
-    integer read-out ``L_V h + c`` in units of ``logit_scale``, and what ``predict`` needs.
+    integer read-out through ``V``'s levels in units of ``logit_scale`` (HadamRNN: ``L_V relu(h) + c``,
+    FastGRNN: ``L_V h + c``), and what ``predict`` needs.
     A family adds its step (:meth:`logits_int`) and the proven bounds of its intermediates (:meth:`bounds`)."""
 
     family: ClassVar[str]
