@@ -217,10 +217,10 @@ def _export_c(args: argparse.Namespace) -> int:
     model, config, info = load_trained(args.source)
     out = Path(args.output)
     if config.model.name == "fastgrnn":
-        bits = args.bits if args.bits is not None else 16
         x, count = _calibration(config, args.data_dir, args.calibration_samples)
         transform = InputTransform.from_dict(info.transform) if info.transform is not None else None
-        integer = quantize_fastgrnn(model, x, bits, transform, info.classes)
+        integer = quantize_fastgrnn(model, x, args.bits, transform, info.classes)
+        bits = integer.bits
         origin = (f"calibrated on {count} training sequences; σ and tanh piecewise-linear, pre-activations at "
                   f"2^-{integer.gate_bits}")
     elif config.model.name == "hadamrnn":
@@ -454,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "model.activations: hard); onnx: an ONNX graph of "
                              "any family (pip install 'hadamrnn[onnx]')")
     export.add_argument("--bits", type=int, default=None,
-                        help="C target: bits of inputs and hidden states (default 16, or the model's state_bits)")
+                        help="C target: bits of inputs and hidden states (default: HadamRNN 16, or the model's "
+                             "state_bits; FastGRNN the widest up to 16 that keeps every intermediate in int32)")
     export.add_argument("--calibration-samples", type=_positive_int, default=512,
                         help="C target: training sequences used to choose the fixed-point scales")
     export.add_argument("--data-dir", help=data_help)

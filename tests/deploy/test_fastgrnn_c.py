@@ -234,3 +234,43 @@ def test_an_integer_model_file_of_an_unknown_family_or_with_missing_fields_is_re
         np.savez(tmp_path / f"{name}.npz", **{k: v for k, v in arrays.items() if k != missing})
         with pytest.raises(ModelFileError, match=rf"{name}.npz: not an integer model"):
             load_integer_model(tmp_path / f"{name}.npz")
+
+
+def test_by_default_the_states_are_the_widest_that_keep_every_intermediate_in_int32():
+    model, calibration = _model("low-rank-16"), _inputs("low-rank-16", 64, 40, 0)
+    chosen = quantize_fastgrnn(model, calibration)
+    assert chosen.bits < 16 and all(bound.ctype == "int32_t" for bound in chosen.bounds())
+    wider = quantize_fastgrnn(model, calibration, chosen.bits + 1)
+    assert any(bound.ctype == "int64_t" for bound in wider.bounds())
+
+
+def test_the_shipped_har6_fastgrnn_integer_model_keeps_the_float_models_answers(tmp_path, capsys, real_data):
+    """pretrained:har6-mcu-fastgrnn as `hadamrnn export --target c` builds it (its default state width):
+    the NumPy integer model gives the float model's class on at least 99 % of all HAR-6 test windows,
+    and the C, built for this computer and for the Cortex-M0, prints the numpy-int lines on 300 of them."""
+    from hadamrnn.train import load_splits, load_trained
+
+    root = real_data("hapt")
+    assert main(["export", "pretrained:har6-mcu-fastgrnn", "--target", "c", "-o", str(tmp_path / "c"),
+                 "--data-dir", str(root)]) == 0
+    integer = load_integer_model(tmp_path / "c" / "integer_model.npz")
+    assert all(bound.ctype == "int32_t" for bound in integer.bounds())
+    model, config, _ = load_trained("pretrained:har6-mcu-fastgrnn")
+    x, _ = load_splits(config, root).test.batch(torch.arange(2996))
+    with torch.no_grad():
+        float_classes = model.eval()(x).argmax(-1).numpy()
+    assert np.mean(integer.predict(x.numpy()) == float_classes) >= 0.99
+    assert main(["data", "har6", "--data-dir", str(root), "--dump", "test", "-o", str(tmp_path / "all.txt")]) == 0
+    (tmp_path / "in.txt").write_text("".join((tmp_path / "all.txt").read_text().splitlines(keepends=True)[:300]))
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy-int"]) == 0
+    expected = capsys.readouterr().out
+    subprocess.run(["make", "-s", "-C", str(tmp_path / "c")], check=True, capture_output=True)
+    host = subprocess.run([str(tmp_path / "c" / "predict"), str(tmp_path / "in.txt")], capture_output=True,
+                          text=True, check=True).stdout
+    assert len(host.splitlines()) == 300 and host == expected
+    if all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")):
+        m0 = subprocess.run(["make", "-s", "-C", str(tmp_path / "c"), "qemu-m0", f"INPUT={tmp_path / 'in.txt'}"],
+                            capture_output=True, text=True, timeout=300)
+        assert m0.returncode == 0, m0.stderr[-2000:]
+        assert m0.stdout == host

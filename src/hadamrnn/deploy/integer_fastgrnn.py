@@ -184,12 +184,14 @@ def _fitting_scale(real: float, sum_bound: int) -> tuple[int, int, int]:
     return (0, *multiplier(real))
 
 
-def quantize_fastgrnn(model, calibration: np.ndarray, bits: int = 16, transform=None,
+def quantize_fastgrnn(model, calibration: np.ndarray, bits: int | None = None, transform=None,
                       classes: tuple[str, ...] | None = None) -> IntegerFastGRNN:
     """The integer version of a trained :class:`hadamrnn.models.fastgrnn.FastGRNN` (hard activations,
     quantized ``W``, ``U`` and ``V``), with ``bits``-bit inputs and states calibrated on
     ``calibration`` (inputs like the training data, ``(B, T, d)`` floats or ``(B, T)`` token ids):
-    ``fx`` so that the largest input fits, ``fh`` so that the largest state of any step does."""
+    ``fx`` so that the largest input fits, ``fh`` so that the largest state of any step does.
+    ``bits=None``: the widest states, up to 16 bits, with which every intermediate fits ``int32_t``
+    (16 when none does)."""
     import copy
 
     import torch
@@ -202,7 +204,7 @@ def quantize_fastgrnn(model, calibration: np.ndarray, bits: int = 16, transform=
     layers = [*model.W.factors, *model.U.factors, model.output]
     if not all(isinstance(layer.quantizer, UniformQuantizer) for layer in layers):
         raise ValueError("integer FastGRNN needs p-bit W and U (model.bits) and a p-bit read-out (model.output_bits)")
-    if not 4 <= bits <= 16:
+    if bits is not None and not 4 <= bits <= 16:
         raise ValueError(f"state bits must be in [4, 16], got {bits}")
 
     def levels(layer) -> tuple[np.ndarray, float]:
@@ -223,33 +225,45 @@ def quantize_fastgrnn(model, calibration: np.ndarray, bits: int = 16, transform=
         zeta, nu = float(torch.sigmoid(cpu.zeta_raw)), float(torch.sigmoid(cpu.nu_raw))
         b_z, b_h = cpu.bias_gate.numpy().astype(np.float64), cpu.bias_update.numpy().astype(np.float64)
         c_float = cpu.output.bias.numpy().astype(np.float64)
-    fx, fh = fraction_bits(input_peak, bits), fraction_bits(state_peak, bits)
     w_factors, w_scale = factors(model.W)
     u_factors, u_scale = factors(model.U)
     v_levels, v_scale = levels(model.output)
-    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    embedding_int = None
-    if embedding is not None:  # as the inputs of a feature model: round(e 2^fx), saturated
-        embedding_int = np.clip(np.floor(embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
-    logit_scale = v_scale * 2.0 ** -fh
     rounded = lambda v, q: np.floor(np.asarray(v) * 2.0 ** q + 0.5).astype(np.int64)  # noqa: E731
 
-    def build(q: int, w: tuple[int, int, int] = (0, 1, 0), u: tuple[int, int, int] = (0, 1, 0)) -> IntegerFastGRNN:
-        return IntegerFastGRNN(
-            bits=bits, fx=fx, fh=fh, readout=model.task.readout, v_levels=v_levels,
-            c=np.floor(c_float / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale,
-            embedding=embedding_int, transform=transform, classes=classes, gate_bits=q, w_factors=w_factors,
-            w_pre_shift=w[0], w_multiplier=w[1], w_shift=w[2], u_factors=u_factors, u_pre_shift=u[0],
-            u_multiplier=u[1], u_shift=u[2],
-            b_gate=rounded(b_z, q), b_update=rounded(b_h, q), zeta=int(rounded(zeta, q)), nu=int(rounded(nu, q)))
+    def at(bits: int) -> IntegerFastGRNN:
+        """The model at ``bits``-bit states, with the most gate bits ``Q`` among those that need the fewest
+        ``int64_t`` intermediates."""
+        fx, fh = fraction_bits(input_peak, bits), fraction_bits(state_peak, bits)
+        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        embedding_int = None
+        if embedding is not None:  # as the inputs of a feature model: round(e 2^fx), saturated
+            embedding_int = np.clip(np.floor(embedding * 2.0 ** fx + 0.5), low, high).astype(np.int64)
+        logit_scale = v_scale * 2.0 ** -fh
 
-    candidates = []
-    for q in range(GATE_BITS, 7, -1):
-        sums = {bound.name: bound.max_abs for bound in build(q).bounds()}  # the sums do not depend on the scales
-        integer = build(q, _fitting_scale(w_scale * 2.0 ** (q - fx), sums["w_sum"]),
-                        _fitting_scale(u_scale * 2.0 ** (q - fh), sums["u_sum"]))
-        wide = sum(bound.bits > 32 for bound in integer.check_bounds())
-        candidates.append((wide, -q, integer))
-        if wide == 0:
-            break
-    return min(candidates, key=lambda item: item[:2])[2]
+        def build(q: int, w: tuple[int, int, int] = (0, 1, 0), u: tuple[int, int, int] = (0, 1, 0)) -> IntegerFastGRNN:
+            return IntegerFastGRNN(
+                bits=bits, fx=fx, fh=fh, readout=model.task.readout, v_levels=v_levels,
+                c=np.floor(c_float / logit_scale + 0.5).astype(np.int64), logit_scale=logit_scale,
+                embedding=embedding_int, transform=transform, classes=classes, gate_bits=q, w_factors=w_factors,
+                w_pre_shift=w[0], w_multiplier=w[1], w_shift=w[2], u_factors=u_factors, u_pre_shift=u[0],
+                u_multiplier=u[1], u_shift=u[2], b_gate=rounded(b_z, q), b_update=rounded(b_h, q),
+                zeta=int(rounded(zeta, q)), nu=int(rounded(nu, q)))
+
+        candidates = []
+        for q in range(GATE_BITS, 7, -1):
+            sums = {bound.name: bound.max_abs for bound in build(q).bounds()}  # they do not depend on the scales
+            integer = build(q, _fitting_scale(w_scale * 2.0 ** (q - fx), sums["w_sum"]),
+                            _fitting_scale(u_scale * 2.0 ** (q - fh), sums["u_sum"]))
+            wide = sum(bound.bits > 32 for bound in integer.check_bounds())
+            candidates.append((wide, -q, integer))
+            if wide == 0:
+                break
+        return min(candidates, key=lambda item: item[:2])[2]
+
+    if bits is not None:
+        return at(bits)
+    for width in range(16, 3, -1):
+        integer = at(width)
+        if all(bound.bits <= 32 for bound in integer.bounds()):
+            return integer
+    return at(16)
