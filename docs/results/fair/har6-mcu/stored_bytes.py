@@ -2,10 +2,12 @@
 
     python docs/results/fair/har6-mcu/stored_bytes.py RUN_DIR...
 
-HadamRNN: the constant arrays of its generated C (``hadamrnn export RUN --target c``; sign bits,
-U's levels one per byte, V's two per byte, b and c as the integer model stores them), measured on
-the export. Other families (no C export yet): ``hadamrnn size``'s count of every parameter at its
-stored precision (8-bit levels with one float32 scale per tensor, float32 biases), in bytes.
+HadamRNN, and FastGRNN trained with ``model.activations: hard``: the constant arrays of the
+generated C (``hadamrnn export RUN --target c``, at its default state width; HadamRNN: sign bits,
+U's levels one per byte, V's two per byte; FastGRNN: the levels of each factor one per byte;
+both: the biases as the integer model stores them), measured on the export. Other models (no C
+export): ``hadamrnn size``'s count of every parameter at its stored precision (8-bit levels with
+one float32 scale per tensor, float32 biases), in bytes.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ BUDGET = 566
 
 def stored_bytes(run: Path) -> tuple[str, int, str]:
     model, config, _ = load_trained(run)
-    if config.model.name != "hadamrnn":
+    if config.model.name != "hadamrnn" and getattr(model, "activations", None) != "hard":
         return config.model.name, -(-model_size_bits(model)["total"] // 8), "hadamrnn size"
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, "-m", "hadamrnn", "export", str(run), "--target", "c", "-o", folder],
                        check=True, capture_output=True)
-        return "hadamrnn", weight_bytes(load_integer_model(Path(folder) / "integer_model.npz")), "C constants"
+        return config.model.name, weight_bytes(load_integer_model(Path(folder) / "integer_model.npz")), "C constants"
 
 
 def main() -> int:
