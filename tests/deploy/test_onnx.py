@@ -54,7 +54,13 @@ def _check(model, info, raw, model_inputs, tmp_path, float64=True):
     float32 = _torch_logits(model, model_inputs, torch.float32)
     assert ours.shape == float32.shape
     scale = max(1.0, float(np.abs(float32).max()))
-    assert np.abs(ours - float32).max() <= 1e-5 * scale
+    if float64:
+        assert np.abs(ours - float32).max() <= 1e-5 * scale
+    else:  # real sequences: where float32's own rounding is larger, the float64 model is the reference
+        # (pretrained:har6-mcu-fastgrnn: its hard gates at 1 keep every rounding of the memory term, and
+        # its float32 and float64 logits part by 2.2e-5 of the largest on HAR-6; ONNX is 4e-7 from float64)
+        assert (np.abs(ours - float32).max() <= 1e-5 * scale
+                or np.abs(ours - _torch_logits(model, model_inputs)).max() <= 1e-6 * scale)
     if ours.shape[-1] > 1:
         top = np.sort(float32, axis=-1)
         clear = top[..., -1] - top[..., -2] > 1e-4 * scale  # a near tie may go either way
