@@ -159,8 +159,9 @@ def _trained_hadamrnn(source: str, what: str):
 
     model, config, info = load_trained(source)
     if config.model.name != "hadamrnn":
-        raise ValueError(f"{what} takes HadamRNN models (binary W as sign bits, integer C); {source} holds a "
-                         f"{config.model.name!r} model, which trains and evaluates here but is not exported")
+        raise ValueError(f"{what} takes HadamRNN models here (the .hrnn file: binary W as sign bits); {source} "
+                         f"holds a {config.model.name!r} model: use ONNX (export --target onnx, predict --runtime "
+                         f"onnx){'; or integer C (export --target c)' if config.model.name == 'fastgrnn' else ''}")
     return model, config, info
 
 

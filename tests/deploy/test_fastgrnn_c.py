@@ -216,6 +216,8 @@ def test_cli_exports_a_trained_fastgrnn_to_c_and_refuses_what_it_cannot(tmp_path
     smooth = _train(tmp_path / "smooth", "model.bits=8", "model.output_bits=8")
     assert main(["export", str(smooth), "--target", "c", "-o", str(tmp_path / "c2")]) != 0
     assert "train it with model.activations: hard" in capsys.readouterr().err
+    assert main(["export", str(run), "-o", str(tmp_path / "m.hrnn")]) != 0  # the .hrnn file is HadamRNN's
+    assert "export --target onnx" in capsys.readouterr().err
     unquantized = _train(tmp_path / "float", "model.activations=hard")
     assert main(["export", str(unquantized), "--target", "c", "-o", str(tmp_path / "c3")]) != 0
     assert "p-bit W and U (model.bits)" in capsys.readouterr().err
