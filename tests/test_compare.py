@@ -149,3 +149,26 @@ def test_another_results_key_can_be_the_test_metric(runs, capsys):
     assert f"accuracy {accuracy:.4f}" in row
     assert main(["compare", str(runs / "copy-hadamrnn"), "--metric", "test_nothing"]) == 2
     assert "results.json has no number 'test_nothing'" in capsys.readouterr().err
+
+
+def test_seed_runs_of_sweeps_are_told_apart_and_a_narrow_size_range_has_tick_labels(tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    from hadamrnn.compare import figure, read_runs
+
+    fit(load_config(None, COPY), tmp_path / "run", progress=False)
+    for sweep in ("sweep-a", "sweep-b"):
+        (tmp_path / sweep / "seeds").mkdir(parents=True)
+        (tmp_path / sweep / "sweep.yaml").write_text("{}\n")
+        for seed in (1, 2):
+            shutil.copytree(tmp_path / "run", tmp_path / sweep / "seeds" / f"seed-{seed}")
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    config["optim"]["lr"] = 0.5  # sweep b's setting differs from sweep a's
+    for seed in (1, 2):
+        (tmp_path / "sweep-b" / "seeds" / f"seed-{seed}" / "config.yaml").write_text(yaml.safe_dump(config))
+    summaries, _ = read_runs([tmp_path / "sweep-a", tmp_path / "sweep-b"])
+    assert sorted(s.run for s in summaries) == ["sweep-a: seed-1, seed-2", "sweep-b: seed-1, seed-2"]
+    ax = figure(summaries).axes[0]
+    assert any(label.get_text() for label in ax.get_xticklabels())  # one size: the axis spans less than a decade

@@ -83,6 +83,24 @@ class RunSummary:
                 self.best_val_sd]
 
 
+def _run_name(run_dir: Path) -> str:
+    """The run's folder name; a sweep's trial or seed run is named ``SWEEP/NAME`` (seed runs of two
+    sweeps are all ``seed-K``)."""
+    sweep = run_dir.parent.parent
+    if run_dir.parent.name in ("trials", "seeds") and (sweep / "sweep.yaml").is_file():
+        return f"{sweep.name}/{run_dir.name}"
+    return run_dir.name
+
+
+def _group_label(names: tuple[str, ...]) -> str:
+    """``a, b, c``, or ``first … last (K seeds)``; runs of one sweep as ``SWEEP: seed-1 … seed-5 (5 seeds)``."""
+    prefixes = {name.rpartition("/")[0] for name in names}
+    prefix = prefixes.pop() if len(prefixes) == 1 else ""
+    short = [name.removeprefix(f"{prefix}/") for name in names] if prefix else list(names)
+    listed = ", ".join(short) if len(short) <= 3 else f"{short[0]} … {short[-1]} ({len(short)} seeds)"
+    return f"{prefix}: {listed}" if prefix else listed
+
+
 def _summary(run_dir: Path, metric: str) -> RunSummary:
     results_path, config_path = run_dir / "results.json", run_dir / "config.yaml"
     if not results_path.is_file():
@@ -99,7 +117,7 @@ def _summary(run_dir: Path, metric: str) -> RunSummary:
     hidden = model.get("hidden_size")
     sizes = results.get("size_bits") or {}
     return RunSummary(
-        run=run_dir.name, task=task, model=family, hidden_size=hidden,
+        run=_run_name(run_dir), task=task, model=family, hidden_size=hidden,
         block_size=(model.get("block_size") or hidden) if family == "hadamrnn" else None,
         precision=(" / ".join(str(precision.get(name, "—")) for name in ("W", "U", "V"))
                    if {"W", "U", "V"} & set(precision) else " / ".join(sorted(set(map(str, precision.values())))) or "—"),
@@ -151,8 +169,7 @@ def aggregate(summaries: list[RunSummary]) -> list[RunSummary]:
         names = tuple(m.run for m in members)
         test, test_sd = _mean_sd([m.test_metric for m in members])
         best, best_sd = _mean_sd([m.best_val_metric for m in members])
-        label = ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]} ({len(names)} seeds)"
-        rows.append(replace(members[0], run=label, runs=names, test_metric=test, test_sd=test_sd,
+        rows.append(replace(members[0], run=_group_label(names), runs=names, test_metric=test, test_sd=test_sd,
                             best_val_metric=best, best_val_sd=best_sd,
                             last_test_metric=_mean_sd([m.last_test_metric for m in members])[0],
                             seconds=_mean_sd([m.seconds for m in members])[0]))
@@ -229,6 +246,9 @@ def figure(summaries: list[RunSummary]):
                         fontsize=7, alpha=0.8)
         ax.set_xscale("log")
         ax.margins(x=0.2, y=0.15)  # no point, nor its label, on the frame
+        low, high = ax.get_xlim()
+        if high < 10 * low:  # within a decade the log axis has no power of ten: label every integer multiple
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs="all"))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set(xlabel="model size (kbit, log scale)", ylabel=f"test {runs[0].metric_name}", title=task)
