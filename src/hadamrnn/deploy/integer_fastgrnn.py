@@ -19,7 +19,7 @@ where some ``Q`` lets them). One step, in integers only::
 bits, fewer (down to 11) and a pre-shift ``K`` that drops only bits below one unit of ``p``, where
 that keeps the product in ``int32_t``; ``Z``, ``N``, ``B_z``, ``B_h``
 are ``ζ``, ``ν``, ``b_z``, ``b_h`` rounded at ``2^-Q``. A factor ``2^e`` with ``e < 0`` is a
-rounding shift. The product ``g c`` and the memory ``z h`` are summed before the step's one
+rounding shift. The product ``g c`` and the memory ``z h`` are summed before the new state's one
 rounding. Every intermediate has a proven bound (:meth:`IntegerFastGRNN.bounds`), and the C of
 ``templates/fastgrnn_model.c`` performs the same operations in the types those bounds allow.
 """
