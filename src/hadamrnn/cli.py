@@ -153,16 +153,13 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_hadamrnn(source: str, what: str):
-    """``(model, config, info)`` of a trained HadamRNN: a run directory, a checkpoint or ``pretrained:NAME``."""
-    from .train import load_trained
-
-    model, config, info = load_trained(source)
+def _require_hadamrnn(config, source: str, what: str) -> None:
+    """A ``ValueError`` pointing elsewhere unless ``config`` is a HadamRNN's (the ``.hrnn`` file holds only those)."""
     if config.model.name != "hadamrnn":
         raise ValueError(f"{what} takes HadamRNN models here (the .hrnn file: binary W as sign bits); {source} "
-                         f"holds a {config.model.name!r} model: use ONNX (export --target onnx, predict --runtime "
-                         f"onnx){'; or integer C (export --target c)' if config.model.name == 'fastgrnn' else ''}")
-    return model, config, info
+                         f"holds a {config.model.name!r} model: use predict --runtime torch, or ONNX (export "
+                         f"--target onnx, predict --runtime onnx)"
+                         f"{'; or integer C (export --target c)' if config.model.name == 'fastgrnn' else ''}")
 
 
 def _is_trained(source: str) -> bool:
@@ -175,10 +172,10 @@ def _is_trained(source: str) -> bool:
 def _export(args: argparse.Namespace) -> int:
     from .deploy.export import export_model
     from .size import model_size_bits
+    from .train import load_trained
 
     if args.target == "onnx":  # every family
         from .deploy.onnx import export_onnx
-        from .train import load_trained
 
         model, config, info = load_trained(args.source)
         path = export_onnx(model, info, args.output)
@@ -188,7 +185,8 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     if args.target == "c":
         return _export_c(args)
-    model, config, info = _trained_hadamrnn(args.source, "export")
+    model, config, info = load_trained(args.source)
+    _require_hadamrnn(config, args.source, "export")
     size = export_model(model, args.output, info.transform, info.classes)
     print(f"wrote {args.output}: {size} bytes ({model_size_bits(model)['total']} bits of weights + header)")
     return 0
@@ -262,8 +260,9 @@ def _export_c(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .deploy.predict import open_predictor
+    from .deploy.predict import open_predictor, trained_predictor
 
+    predictor = None
     with tempfile.TemporaryDirectory() as folder:
         source = args.model
         if _is_trained(source):  # a trained run: its best checkpoint, exported here as the float model
@@ -279,11 +278,17 @@ def _predict(args: argparse.Namespace) -> int:
                 source = export_onnx(model, info, Path(folder) / "model.onnx")
             else:
                 from .deploy.export import export_model
+                from .train import load_trained
 
-                model, _, info = _trained_hadamrnn(source, "predict")
-                source = Path(folder) / "model.hrnn"
-                export_model(model, source, info.transform, info.classes)
-        predictor = open_predictor(source, args.runtime, args.token_ids)
+                model, config, info = load_trained(source)
+                if config.model.name != "hadamrnn" and args.runtime == "torch":  # no .hrnn: the model itself
+                    predictor = trained_predictor(model, info, args.token_ids)
+                else:
+                    _require_hadamrnn(config, source, f"predict --runtime {args.runtime}")
+                    source = Path(folder) / "model.hrnn"
+                    export_model(model, source, info.transform, info.classes)
+        if predictor is None:
+            predictor = open_predictor(source, args.runtime, args.token_ids)
     stream = sys.stdin.buffer if args.input == "-" else open(args.input, "rb")
     with stream:  # bytes: the grammar (hadamrnn.deploy.inputs) decides what a line end or a character is
         for answer in predictor.run(stream):

@@ -15,6 +15,7 @@ from hadamrnn.deploy.integer import rshift_round
 from hadamrnn.deploy.integer_fastgrnn import IntegerFastGRNN, quantize_fastgrnn
 from hadamrnn.models import Task
 from hadamrnn.models.fastgrnn import FastGRNN
+from hadamrnn.train import load_trained
 
 FLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
 INSTALL = "apt-get update && apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
@@ -207,8 +208,8 @@ def test_cli_exports_a_trained_fastgrnn_to_c_and_refuses_what_it_cannot(tmp_path
     assert "σ and tanh piecewise-linear" in capsys.readouterr().out
     integer = load_integer_model(tmp_path / "c" / "integer_model.npz")
     assert isinstance(integer, IntegerFastGRNN) and integer.bits == 12
-    rng = np.random.default_rng(0)
-    (tmp_path / "in.txt").write_text(_lines(np.eye(10)[rng.integers(0, 10, (5, 24))]))
+    sequences = np.eye(10)[np.random.default_rng(0).integers(0, 10, (5, 24))]
+    (tmp_path / "in.txt").write_text(_lines(sequences))
     assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy-int"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5
     assert main(["predict", str(tmp_path / "c"), str(tmp_path / "in.txt"), "--runtime", "numpy"]) != 0
@@ -218,6 +219,15 @@ def test_cli_exports_a_trained_fastgrnn_to_c_and_refuses_what_it_cannot(tmp_path
     assert "train it with model.activations: hard" in capsys.readouterr().err
     assert main(["export", str(run), "-o", str(tmp_path / "m.hrnn")]) != 0  # the .hrnn file is HadamRNN's
     assert "export --target onnx" in capsys.readouterr().err
+    assert main(["predict", str(run), str(tmp_path / "in.txt"), "--runtime", "numpy"]) != 0
+    assert "use predict --runtime torch" in capsys.readouterr().err
+    assert main(["predict", str(run), str(tmp_path / "in.txt"), "--runtime", "torch"]) == 0  # the model itself
+    lines = capsys.readouterr().out.splitlines()
+    model = load_trained(run)[0].double().eval()
+    with torch.no_grad():
+        expected = model(torch.from_numpy(sequences))[:, -1]  # the copy task reads out at every step: the last step's logits are printed
+    assert [line.split()[0] for line in lines] == [str(int(v)) for v in expected.argmax(-1)]
+    assert np.allclose([[float(v) for v in line.split()[1:]] for line in lines], expected.numpy(), rtol=1e-5)
     unquantized = _train(tmp_path / "float", "model.activations=hard")
     assert main(["export", str(unquantized), "--target", "c", "-o", str(tmp_path / "c3")]) != 0
     assert "p-bit W and U (model.bits)" in capsys.readouterr().err
@@ -250,7 +260,7 @@ def test_the_shipped_har6_fastgrnn_integer_model_keeps_the_float_models_answers(
     """pretrained:har6-mcu-fastgrnn as `hadamrnn export --target c` builds it (its default state width):
     the NumPy integer model gives the float model's class on at least 99 % of all HAR-6 test windows,
     and the C, built for this computer and for the Cortex-M0, prints the numpy-int lines on 300 of them."""
-    from hadamrnn.train import load_splits, load_trained
+    from hadamrnn.train import load_splits
 
     root = real_data("hapt")
     assert main(["export", "pretrained:har6-mcu-fastgrnn", "--target", "c", "-o", str(tmp_path / "c"),

@@ -5,7 +5,8 @@ Every runtime reads lines by one grammar (:mod:`hadamrnn.deploy.inputs`, the sam
 the same lines with the same words:
 
 - ``numpy``: the float model of a ``.hrnn`` file (NumPy only);
-- ``torch``: the same file as a PyTorch module, in float64;
+- ``torch``: the same file as a PyTorch module, in float64 (for a run directory of another family:
+  the trained model itself, in float64, :func:`trained_predictor`);
 - ``numpy-int``: the integer model of a C export directory, bit for bit what the C program computes;
 - ``onnx``: an ``.onnx`` file (``export --target onnx``, any family) in onnxruntime (the transform in
   float32, the model in float64); its graph applies the transform itself, so it is given the raw
@@ -24,7 +25,7 @@ from ..classes import check_class_names
 from ..preprocess import InputTransform
 from .inputs import InputError, parse_line, parse_text, read_lines
 
-__all__ = ["Predictor", "open_predictor", "RUNTIMES"]
+__all__ = ["Predictor", "open_predictor", "trained_predictor", "RUNTIMES"]
 
 RUNTIMES = ("numpy", "torch", "numpy-int", "onnx")
 BATCH = 256  # lines of one shape computed together
@@ -121,9 +122,32 @@ def open_predictor(path: str | Path, runtime: str = "numpy", token_ids: bool = F
     """The model at ``path`` in ``runtime``: a ``.hrnn`` file or a C export directory (whose
     ``model.hrnn`` the float runtimes read and whose integer model ``numpy-int`` reads). A text
     model reads raw text, or token ids with ``token_ids``."""
-    predictor = _open(Path(path), runtime)
+    return _reading_token_ids(_open(Path(path), runtime), token_ids, str(path))
+
+
+def trained_predictor(model, info, token_ids: bool = False) -> Predictor:
+    """A trained PyTorch model of any family, in float64, with its data set's ``TaskInfo``: what
+    ``--runtime torch`` runs for a run directory whose family has no ``.hrnn`` file."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(model).to("cpu").double().eval()
+    tokens = info.vocab_size is not None
+
+    def logits(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x if tokens else np.asarray(x, dtype=np.float64))).numpy()
+
+    transform = InputTransform.from_dict(info.transform) if info.transform is not None else None
+    predictor = Predictor(logits, transform, info.input_size, info.vocab_size, info.loss == "ce_all", integer=False,
+                          classes=info.classes)
+    return _reading_token_ids(predictor, token_ids, info.name)
+
+
+def _reading_token_ids(predictor: Predictor, token_ids: bool, name: str) -> Predictor:
     if token_ids and predictor.vocabulary is None:
-        raise ValueError(f"{path}: --token-ids is for text models; this model reads numbers")
+        raise ValueError(f"{name}: --token-ids is for text models; this model reads numbers")
     predictor.token_ids = token_ids
     return predictor
 
