@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import string
 import zipfile
-import re
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -270,8 +270,7 @@ def _hadamrnn_values(model: IntegerModel) -> dict:
         block=model.block, rot_multiplier=rot_multiplier, rot_shift=rot_shift, u_multiplier=model.u_multiplier,
         u_shift=model.u_shift, guard_bits=model.guard_bits, **_dsp_fits(model, tables[0]),
         b_rounded=int(_b_holds_rounding(model)), signs=_array(_sign_bits(model.signs)),
-        tables="\n".join([t.c() for t in tables] + [f"#define HRNN_V_PACKED {int(tables[1].packed)}"]),
-        input_type=next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t"))
+        tables="\n".join([t.c() for t in tables] + [f"#define HRNN_V_PACKED {int(tables[1].packed)}"]))
 
 
 def _fastgrnn_values(model: IntegerFastGRNN) -> dict:
@@ -290,8 +289,7 @@ def _fastgrnn_values(model: IntegerFastGRNN) -> dict:
         w_multiplier=model.w_multiplier, w_shift=model.w_shift, u_pre_shift=model.u_pre_shift,
         u_multiplier=model.u_multiplier, u_shift=model.u_shift, zeta=model.zeta, nu=model.nu,
         mix_exponent=model.fh + 1 - model.gate_bits, tables="\n".join(t.c() for t in tables),
-        dsp_w=dsp_fits("w", model.w_factors), dsp_u=dsp_fits("u", model.u_factors),
-        input_type=next((t.ctype for t in tables if t.name == "EMBEDDING"), "int32_t"))
+        dsp_w=dsp_fits("w", model.w_factors), dsp_u=dsp_fits("u", model.u_factors))
 
 
 # family -> (the templates of its hadamrnn_model.h and hadamrnn_model.c, their placeholders)
@@ -314,7 +312,9 @@ def write_c(model: IntegerRNN, directory: str | Path) -> list[Path]:
         fx=model.fx, tokens=int(model.embedding is not None), vocab=model.vocab_size or 0, low=low, high=high,
         logit_scale=repr(model.logit_scale), bounds=_bound_lines(model),
         int32_bits=int32_bits if int32_bits is not None else "(none)",
-        state_type="int16_t" if model.bits <= 16 else "int32_t", **family_values(model))
+        state_type="int16_t" if model.bits <= 16 else "int32_t",
+        input_type=_ctype(model.embedding) if model.embedding is not None else "int32_t",  # as its table's
+        **family_values(model))
     texts = {"hadamrnn_model.h": _render(header, api=_render("model_api.h"), **values),
              "hadamrnn_model.c": _render(source, sequence=_render("model_sequence.c"), dsp=_render("model_dsp.c"),
                                          **values),

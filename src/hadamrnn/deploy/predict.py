@@ -103,13 +103,13 @@ class Predictor:
             yield from self.answers(np.concatenate(pending))
 
 
-def _torch_logits(path: Path, tokens: bool) -> Callable[[np.ndarray], np.ndarray]:
-    """The ``.hrnn`` file at ``path`` as a float64 PyTorch module's logits (PyTorch imported only here)."""
+def _torch_logits(model, tokens: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A PyTorch model's logits in float64, on a copy (PyTorch imported only here)."""
+    import copy
+
     import torch
 
-    from .export import load_as_torch
-
-    model = load_as_torch(path).double().eval()
+    model = copy.deepcopy(model).to("cpu").double().eval()
 
     def logits(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -128,19 +128,8 @@ def open_predictor(path: str | Path, runtime: str = "numpy", token_ids: bool = F
 def trained_predictor(model, info, token_ids: bool = False) -> Predictor:
     """A trained PyTorch model of any family, in float64, with its data set's ``TaskInfo``: what
     ``--runtime torch`` runs for a run directory whose family has no ``.hrnn`` file."""
-    import copy
-
-    import torch
-
-    model = copy.deepcopy(model).to("cpu").double().eval()
-    tokens = info.vocab_size is not None
-
-    def logits(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.from_numpy(x if tokens else np.asarray(x, dtype=np.float64))).numpy()
-
     transform = InputTransform.from_dict(info.transform) if info.transform is not None else None
-    predictor = Predictor(logits, transform, info.input_size, info.vocab_size, info.loss == "ce_all", integer=False,
+    predictor = Predictor(_torch_logits(model, info.vocab_size is not None), transform, info.input_size, info.vocab_size, info.loss == "ce_all", integer=False,
                           classes=info.classes)
     return _reading_token_ids(predictor, token_ids, info.name)
 
@@ -198,6 +187,11 @@ def _open(path: Path, runtime: str) -> Predictor:
         path = path / "model.hrnn"
     exported = float_runtime.load(path)
     tokens = exported.embedding is not None
-    logits = exported.logits if runtime == "numpy" else _torch_logits(path, tokens)
+    if runtime == "numpy":
+        logits = exported.logits
+    else:
+        from .export import load_as_torch
+
+        logits = _torch_logits(load_as_torch(path), tokens)
     return Predictor(logits, exported.transform, exported.U.shape[1], len(exported.embedding) if tokens else None,
                      exported.config["readout"] == "all", integer=False, classes=exported.classes)
