@@ -5,6 +5,7 @@ import json
 import pytest
 
 from hadamrnn.cli import main
+from hadamrnn.compare import format_metric
 from hadamrnn.train import fit, load_config
 
 COPY = ["data.length=24", "data.train_samples=32", "data.val_samples=16", "data.test_samples=16",
@@ -172,3 +173,9 @@ def test_seed_runs_of_sweeps_are_told_apart_and_a_narrow_size_range_has_tick_lab
     assert sorted(s.run for s in summaries) == ["sweep-a: seed-1, seed-2", "sweep-b: seed-1, seed-2"]
     ax = figure(summaries).axes[0]
     assert any(label.get_text() for label in ax.get_xticklabels())  # one size: the axis spans less than a decade
+
+
+def test_a_metric_below_a_thousandth_keeps_its_digits():
+    # a solved copy task's cross-entropy: 4 decimals would print 0.0000 for all of them
+    assert [format_metric(v) for v in (5.2e-6, -3.1e-4, 0.0973, 0.8245, 1.0, 0.0, None)] == \
+        ["5.20e-06", "-3.10e-04", "0.0973", "0.8245", "1.0000", "0.0000", "—"]

@@ -17,6 +17,7 @@ import pytest
 optuna = pytest.importorskip("optuna", reason="hadamrnn sweep needs Optuna: pip install 'hadamrnn[sweep]'")
 
 from hadamrnn.cli import main  # noqa: E402
+from hadamrnn.compare import format_metric  # noqa: E402
 from hadamrnn.sweep import SweepError, SweepSpec, run_sweep  # noqa: E402
 from hadamrnn.train import fit, load_config, load_trained  # noqa: E402
 
@@ -72,7 +73,7 @@ def test_a_four_trial_sweep_writes_run_directories_and_seed_runs_and_a_rerun_sta
         assert config.optim.lr == pytest.approx(best.params["optim.lr"])
     assert main(["eval", str(out / complete[0].user_attrs["run_dir"])]) == 0
     status = capsys.readouterr().out
-    assert f"best: trial {best.number}" in status and "seed      2 COMPLETE" in status
+    assert f"best: trial {best.number}, {format_metric(best.value)}," in status and "seed      2 COMPLETE" in status
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("results.json")}
     assert main(["sweep", str(out)]) == 0  # the directory alone: nothing left to run
     assert len(_study(out).get_trials()) == 4 and {p: p.stat().st_mtime_ns for p in out.rglob("results.json")} == stamps

@@ -9,6 +9,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from .compare import format_metric
+
 
 def _train(args: argparse.Namespace) -> int:
     from .train import checkpoint_path, fit, load_config
@@ -51,15 +53,17 @@ def _train(args: argparse.Namespace) -> int:
 
 def _verdict(r: dict, out: Path) -> str:
     """The last line of a run: its test metric and how it compares with the no-learning baseline."""
-    line = (f"test {r['metric_name']} (best-validation checkpoint): {r['test_metric']:.4f}; last checkpoint: "
-            f"{r['last_test_metric']:.4f}; {r['seconds']:.0f} s; results in {out / 'results.json'}")
+    line = (f"test {r['metric_name']} (best-validation checkpoint): {format_metric(r['test_metric'])}; "
+            f"last checkpoint: {format_metric(r['last_test_metric'])}; {r['seconds']:.0f} s; "
+            f"results in {out / 'results.json'}")
     base = r.get("baseline_metric")
     if base is None:
         return line
     lower = r["metric_name"] == "cross_entropy"
     beats = r["test_metric"] < base if lower else r["test_metric"] > base + 0.01
-    verdict = (f"{'below' if lower else 'above'} the baseline {base:.4f} ({r['baseline']})" if beats else
-               f"NOT {'below' if lower else 'above'} the baseline {base:.4f} ({r['baseline']}): the model has not "
+    baseline = f"the baseline {format_metric(base)} ({r['baseline']})"
+    verdict = (f"{'below' if lower else 'above'} {baseline}" if beats else
+               f"NOT {'below' if lower else 'above'} {baseline}: the model has not "
                f"learned the task yet; train longer (optim.epochs, optim.max_steps_per_epoch) or see docs/results.md")
     return f"{line}\n{verdict}"
 
@@ -81,8 +85,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{args.split} {info.metric}: {result['metric']:.4f} (loss {result['loss']:.4f}, accuracy "
-          f"{result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f})")
+    print(f"{args.split} {info.metric}: {format_metric(result['metric'])} (loss {format_metric(result['loss'])}, "
+          f"accuracy {result['accuracy']:.4f}, macro-F1 {result['macro_f1']:.4f})")
     show = lambda value: "-" if value is None else f"{value:.4f}"  # noqa: E731
     for name, figures in per_class.items():
         print(f"  {name}: recall {show(figures['recall'])}, F1 {show(figures['f1'])}, {figures['support']} samples")
@@ -374,7 +378,7 @@ def _pretrained(args: argparse.Namespace) -> int:
         entry = pretrained.describe(words[1])
         results = entry["results"]
         print(f"pretrained:{words[1].removeprefix(pretrained.PREFIX)}: {entry['description']}\n"
-              f"  test {results['metric_name']} {results['test_metric']:.4f} (best-validation checkpoint), "
+              f"  test {results['metric_name']} {format_metric(results['test_metric'])} (best-validation checkpoint), "
               f"{results['epochs']} epochs, {results['size_bits']['total']} bits of weights\n"
               f"  trained with: {entry['command']}")
         return 0
@@ -383,7 +387,7 @@ def _pretrained(args: argparse.Namespace) -> int:
     for name in pretrained.names():
         entry = pretrained.describe(name)
         results = entry["results"]
-        print(f"pretrained:{name:12} {results['metric_name']} {results['test_metric']:.4f}  "
+        print(f"pretrained:{name:12} {results['metric_name']} {format_metric(results['test_metric']):>9}  "
               f"{results['size_bits']['total']:>7} bits  {entry['description']}")
     return 0
 

@@ -19,11 +19,20 @@ from pathlib import Path
 from .atomic import atomic_write_bytes
 from .untrusted import parse_json, parse_yaml
 
-__all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS"]
+__all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS",
+           "format_metric"]
 
 COLUMNS = ("run", "model", "hidden", "block", "W / U / V", "size (kbit)", "test metric", "last", "best val",
            "epochs", "train time (s)", "s / epoch", "command")
 CSV_COLUMNS = ("runs", "n", "test_mean", "test_sd", "best_val_mean", "best_val_sd")
+
+
+def format_metric(value: float | None) -> str:
+    """A metric as people read it: 4 decimals, or 3 significant digits in scientific notation below
+    0.001 (a solved copy task's cross-entropy, which 4 decimals would show as 0.0000); None: "—"."""
+    if value is None:
+        return "—"
+    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
 
 
 @dataclass(frozen=True)
@@ -64,16 +73,14 @@ class RunSummary:
         def number(value, digits=4):
             return "—" if value is None else f"{value:.{digits}f}"
 
-        def metric(value):  # below 0.001 (the copy task's cross-entropy) in scientific notation
-            return number(value) if value is None or value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
-
         def spread(mean, sd):
-            return metric(mean) if self.n == 1 or mean is None else f"{metric(mean)} ± {metric(sd)} (n = {self.n})"
+            return (format_metric(mean) if self.n == 1 or mean is None else
+                    f"{format_metric(mean)} ± {format_metric(sd)} (n = {self.n})")
 
         block = "—" if self.block_size is None else "full" if self.sparse_block is None else str(self.sparse_block)
         return [self.run, self.model, "—" if self.hidden_size is None else str(self.hidden_size), block,
                 self.precision, number(self.size_kbits, 2),
-                f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", metric(self.last_test_metric),
+                f"{self.metric_name} {spread(self.test_metric, self.test_sd)}", format_metric(self.last_test_metric),
                 spread(self.best_val_metric, self.best_val_sd), "—" if self.epochs is None else str(self.epochs),
                 number(self.seconds, 0), number(self.seconds_per_epoch, 1), self.command or "—"]
 

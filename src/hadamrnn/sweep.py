@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .atomic import atomic_write_bytes
+from .compare import format_metric
 from .untrusted import parse_json, parse_yaml
 
 __all__ = ["SweepSpec", "Dimension", "SweepError", "run_sweep", "status", "STALE_SECONDS"]
@@ -354,8 +355,9 @@ def _run(study, trial, spec: SweepSpec, out: Path, data_dir: str | None, params:
             return
     value = results["best_val_metric"]
     study.tell(trial, value)
-    say(f"{study.study_name}: trial {trial.number} ({shown}): best validation {results['metric_name']} {value:.4f}, "
-        f"test {results['test_metric']:.4f} ({time.perf_counter() - started:.0f} s; {relative})")
+    say(f"{study.study_name}: trial {trial.number} ({shown}): best validation {results['metric_name']} "
+        f"{format_metric(value)}, test {format_metric(results['test_metric'])} "
+        f"({time.perf_counter() - started:.0f} s; {relative})")
 
 
 def _direction(spec: SweepSpec, data_dir: str | None) -> str:
@@ -428,7 +430,8 @@ def _seed_study(study, spec: SweepSpec, storage, say: Callable[[str], None]):
         seeds.enqueue_trial({}, user_attrs={"seed": seed, "params": json.dumps(best.params), "best_trial": best.number,
                                             "run_dir": f"seeds/seed-{seed}"})
     seeds.set_user_attr("prepared", True)
-    say(f"{spec.study}: best trial {best.number} ({best.value:.4f}); re-running it with seeds {list(spec.seeds)}")
+    say(f"{spec.study}: best trial {best.number} ({format_metric(best.value)}); "
+        f"re-running it with seeds {list(spec.seeds)}")
     return seeds
 
 
@@ -520,20 +523,20 @@ def status(out: str | Path, storage_url: str | None = None, study: str | None = 
         raise SweepError(f"no study {name!r} in the storage of {out}; has the sweep started?") from None
     lines = [f"study {name}: {spec.trials} trials asked, direction {trials.direction.name.lower()}"]
     for trial in trials.get_trials(deepcopy=False):
-        value = "" if trial.value is None else f"{trial.value:.4f}"
+        value = "" if trial.value is None else format_metric(trial.value)
         note = "".join(f"; {key} {trial.user_attrs[key]}" for key in ("retry_of", "error") if key in trial.user_attrs)
         lines.append(f"  trial {trial.number:4d} {trial.state.name:8} {value:>8}  {json.dumps(trial.params)}  "
                      f"{trial.user_attrs.get('run_dir', '')}{note}")
     complete = [t for t in trials.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
         best = trials.best_trial
-        lines.append(f"best: trial {best.number}, {best.value:.4f}, {json.dumps(best.params)}")
+        lines.append(f"best: trial {best.number}, {format_metric(best.value)}, {json.dumps(best.params)}")
     try:
         seeds = optuna.load_study(study_name=f"{name}:seeds", storage=storage)
     except KeyError:
         seeds = None
     for trial in seeds.get_trials(deepcopy=False) if seeds is not None else []:
-        value = "" if trial.value is None else f"{trial.value:.4f}"
+        value = "" if trial.value is None else format_metric(trial.value)
         lines.append(f"  seed {trial.user_attrs.get('seed')!s:>6} {trial.state.name:8} {value:>8}  "
                      f"{trial.user_attrs.get('run_dir', '')}")
     return "\n".join(lines)
