@@ -111,6 +111,30 @@ def test_the_plot_names_every_run_and_keeps_points_off_the_frame(runs):
         assert (s.test_metric - y0) > 0.05 * (y1 - y0) and (y1 - s.test_metric) > 0.05 * (y1 - y0)
 
 
+def test_the_plot_draws_the_no_learning_baseline_and_a_log_axis_for_cross_entropies_decades_apart(runs):
+    from dataclasses import replace
+
+    from hadamrnn.compare import figure, read_runs
+    from hadamrnn.data import copy_baseline
+
+    def dashed(ax):
+        return [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+
+    summaries, _ = read_runs([runs / "copy-hadamrnn", runs / "copy-ornn"])
+    base = copy_baseline(24)
+    assert {s.baseline for s in summaries} == {base}
+    near = [replace(summaries[0], test_metric=0.9 * base), replace(summaries[1], test_metric=1.05 * base)]
+    ax = figure(near).axes[0]
+    assert [list(line.get_ydata()) for line in dashed(ax)] == [[base, base]]
+    assert "no learning (baseline)" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert ax.get_yscale() == "linear"  # within a decade
+    solved = [replace(near[0], test_metric=1e-5), near[1]]  # solved beside unsolved: decades apart
+    ax = figure(solved).axes[0]
+    assert ax.get_yscale() == "log" and len(dashed(ax)) == 1
+    far = [replace(s, test_metric=50 * base) for s in near]  # far from the points, the line would squeeze them
+    assert dashed(figure(far).axes[0]) == []
+
+
 def test_runs_that_differ_only_in_their_seed_form_one_row_with_mean_sd_and_n(tmp_path, capsys):
     import csv
     import shutil

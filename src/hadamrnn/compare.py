@@ -55,6 +55,7 @@ class RunSummary:
     runs: tuple = ()  # the runs of a row of several seeds (their names); () for a single run
     test_sd: float | None = field(default=None)  # sample standard deviations over the seeds of a row
     best_val_sd: float | None = field(default=None)
+    baseline: float | None = None  # the no-learning test metric (memoryless, most frequent class), where known
 
     @property
     def n(self) -> int:
@@ -133,6 +134,7 @@ def _summary(run_dir: Path, metric: str) -> RunSummary:
         test_metric=_number(results, metric), last_test_metric=results.get("last_test_metric"),
         best_val_metric=results.get("best_val_metric"), epochs=results.get("epochs"), seconds=results.get("seconds"),
         command=results.get("command"),
+        baseline=results.get("baseline_metric") if metric == "test_metric" else None,
         setting=json.dumps({**config, "optim": {k: v for k, v in (config.get("optim") or {}).items() if k != "seed"}},
                            sort_keys=True, default=str))
 
@@ -252,7 +254,14 @@ def figure(summaries: list[RunSummary]):
             ax.annotate(run.run, (run.size_kbits, run.test_metric), textcoords="offset points", xytext=(5, 4),
                         fontsize=7, alpha=0.8)
         ax.set_xscale("log")
+        metrics = [run.test_metric for run in runs]
+        if runs[0].metric_name == "cross_entropy" and min(metrics) > 0 and max(metrics) > 100 * min(metrics):
+            ax.set_yscale("log")  # a solved copy task (1e-5 nats) beside unsolved ones (0.1)
         ax.margins(x=0.2, y=0.15)  # no point, nor its label, on the frame
+        baselines = {run.baseline for run in runs if run.baseline is not None}
+        low, high = ax.get_ylim()
+        if len(baselines) == 1 and low < (baseline := baselines.pop()) < high:  # far below: it would squeeze the points
+            ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="no learning (baseline)")
         low, high = ax.get_xlim()
         if high < 10 * low:  # within a decade the log axis has no power of ten: label every integer multiple
             ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs="all"))
