@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hadamrnn.cli import main
-from hadamrnn.compare import format_metric
+from hadamrnn.display import format_metric
 from hadamrnn.train import fit, load_config
 
 COPY = ["data.length=24", "data.train_samples=32", "data.val_samples=16", "data.test_samples=16",

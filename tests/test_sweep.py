@@ -17,7 +17,7 @@ import pytest
 optuna = pytest.importorskip("optuna", reason="hadamrnn sweep needs Optuna: pip install 'hadamrnn[sweep]'")
 
 from hadamrnn.cli import main  # noqa: E402
-from hadamrnn.compare import format_metric  # noqa: E402
+from hadamrnn.display import format_metric  # noqa: E402
 from hadamrnn.sweep import SweepError, SweepSpec, run_sweep  # noqa: E402
 from hadamrnn.train import fit, load_config, load_trained  # noqa: E402
 

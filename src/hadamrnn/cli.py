@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .compare import format_metric
+from .display import format_metric
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -17,22 +17,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .atomic import atomic_write_bytes
+from .display import format_metric
 from .untrusted import parse_json, parse_yaml
 
-__all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS",
-           "format_metric"]
+__all__ = ["RunSummary", "read_runs", "aggregate", "markdown_table", "write_comparison", "figure", "COLUMNS"]
 
 COLUMNS = ("run", "model", "hidden", "block", "W / U / V", "size (kbit)", "test metric", "last", "best val",
            "epochs", "train time (s)", "s / epoch", "command")
 CSV_COLUMNS = ("runs", "n", "test_mean", "test_sd", "best_val_mean", "best_val_sd")
-
-
-def format_metric(value: float | None) -> str:
-    """A metric as people read it: 4 decimals, or 3 significant digits in scientific notation below
-    0.001 (a solved copy task's cross-entropy, which 4 decimals would show as 0.0000); None: "—"."""
-    if value is None:
-        return "—"
-    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .atomic import atomic_write_bytes
-from .compare import format_metric
+from .display import format_metric
 from .untrusted import parse_json, parse_yaml
 
 __all__ = ["SweepSpec", "Dimension", "SweepError", "run_sweep", "status", "STALE_SECONDS"]

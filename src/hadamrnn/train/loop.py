@@ -33,6 +33,7 @@ from ..data import DATASETS, Splits, TaskInfo, baseline, data_dir as resolve_dat
 from .. import models, pretrained
 from ..models.hadamrnn import HadamRNN
 from ..atomic import atomic_write_bytes
+from ..display import format_metric
 from ..size import model_size_bits, size_rows
 from .checkpoint import CHECKPOINT_SUFFIX, CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from .config import ExperimentConfig, from_dict
@@ -505,7 +506,7 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                 train_loss = state["loss_sum"] / state["count"]
                 train_metric = _metric(info, train_loss, state["hits"] / state["count"])
                 flips = {"flips": _flips(model)} if latent is not None else {}
-                bar.update(k + 1, {"loss": f"{train_loss:.4f}", info.metric: f"{train_metric:.4f}",
+                bar.update(k + 1, {"loss": format_metric(train_loss), info.metric: format_metric(train_metric),
                                    "lr": f"{scheduler.get_last_lr()[0]:.2e}", **flips})
                 if board is not None:
                     board.step(state["global_step"], {"batch_loss": loss_total / max(count, 1), "train_loss": train_loss,
@@ -545,8 +546,8 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
             if board is not None:
                 board.epoch(record)
             if progress:
-                print(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val {info.metric} {val['metric']:.4f}"
-                      f"{' (best)' if better else ''}", flush=True)
+                print(f"epoch {epoch + 1}: train loss {format_metric(train_loss)}, val {info.metric} "
+                      f"{format_metric(val['metric'])}{' (best)' if better else ''}", flush=True)
             state.update(epoch=epoch + 1, batch=0, loss_sum=0.0, hits=0, count=0, seconds=time.perf_counter() - started)
             if ranks.main:
                 save_checkpoint(last_path, payload())
