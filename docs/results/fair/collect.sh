@@ -6,6 +6,7 @@ set -euo pipefail
 task=$1
 cd "$(dirname "$0")/../../.."
 for sweep in runs/fair/"$task"-*/; do
+    [ -f "$sweep/sweep.yaml" ] || continue    # not a sweep (e.g. runs/fair/pmnist-frozen)
     family=$(basename "$sweep"); family=${family#"$task"-}
     records=docs/results/fair/$task/$family
     mkdir -p "$records"
