@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The fair study (README.md here), one sweep at a time (each uses both cores). Resumable: run it
 # again and each sweep continues where it stopped (a killed trial resumes from its checkpoint), a
-# finished one starts nothing. Usage: docs/results/fair/run.sh TASK [DATA_DIR]   (TASK: har6, copy200, har6-mcu, pmnist, imdb)
+# finished one starts nothing. Usage: [WORKERS=K] docs/results/fair/run.sh TASK [DATA_DIR]
+# (TASK: har6, copy200, har6-mcu, pmnist, imdb). WORKERS=2 runs two one-thread trials at a time:
+# for the small gated cells that does about twice the work of one two-thread trial (README.md).
 set -euo pipefail
 task=$1
 data=${2:-../shared/data}
+workers=${WORKERS:-1}
 cd "$(dirname "$0")/../../.."
 for spec in docs/results/fair/"$task"/*.yaml; do
     family=$(basename "$spec" .yaml)
-    .venv/bin/hadamrnn sweep "$spec" --out "runs/fair/$task-$family" --data-dir "$data"
+    .venv/bin/hadamrnn sweep "$spec" --out "runs/fair/$task-$family" --data-dir "$data" --workers "$workers"
 done
