@@ -41,14 +41,19 @@ def recurrent_matrix(model: torch.nn.Module) -> torch.Tensor:
     raise ValueError(f"{type(model).__name__} has no single recurrent matrix: this measures HadamRNN and the ORNNs")
 
 
+def start_matrix(config, data_dir: str | None) -> torch.Tensor:
+    """The recurrent matrix ``fit`` starts ``config`` from, built the same way from the same seed."""
+    torch.manual_seed(config.optim.seed)  # as fit does, just before it builds the model
+    return recurrent_matrix(build_model(config, load_task_info(config, data_dir)))
+
+
 def measure(run_dir: Path, epochs: int | None, data_dir: str | None) -> list[dict]:
     config = load_config(run_dir / "config.yaml")
     if config.optim.init_from is not None:
         raise ValueError(f"{run_dir}: starts from {config.optim.init_from}; only runs trained from scratch are re-run")
     if epochs is not None:
         config = replace(config, optim=replace(config.optim, epochs=epochs))
-    torch.manual_seed(config.optim.seed)  # as fit does, just before it builds the model
-    previous = start = recurrent_matrix(build_model(config, load_task_info(config, data_dir)))
+    previous = start = start_matrix(config, data_dir)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
