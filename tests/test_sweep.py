@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ optuna = pytest.importorskip("optuna", reason="hadamrnn sweep needs Optuna: pip 
 
 from hadamrnn.cli import main  # noqa: E402
 from hadamrnn.display import format_metric  # noqa: E402
-from hadamrnn.sweep import SweepError, SweepSpec, run_sweep  # noqa: E402
+from hadamrnn.sweep import HOST, SweepError, SweepSpec, run_sweep  # noqa: E402
 from hadamrnn.train import fit, load_config, load_trained  # noqa: E402
 
 TINY = """base: copy-smoke
@@ -108,6 +109,32 @@ def test_two_workers_on_one_storage_finish_one_study_without_duplicates(tmp_path
     assert len({json.dumps(t.params, sort_keys=True) for t in _study(out).get_trials()}) == 4  # no point twice
     hosts = {(t.user_attrs["host"], t.user_attrs["pid"]) for t in complete}
     assert len(hosts) == 2  # both workers took trials
+
+
+def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_runs(tmp_path):
+    """The last trial runs in another worker (here a process that dies without finishing it): this
+    worker waits instead of leaving the seed runs undone, retries the dead worker's trial, then seeds."""
+    spec = tmp_path / "one.yaml"
+    spec.write_text(TINY.format(epochs=1, samples=128).replace("trials: 4", "trials: 1").replace("[1, 2]", "[1]"))
+    out = tmp_path / "out"
+    out.mkdir()
+    study = optuna.create_study(study_name="one", storage=f"sqlite:///{out / 'study.db'}", direction="minimize")
+    study.set_user_attr("prepared", True)
+    other = subprocess.Popen(["sleep", "3"])
+    reaper = threading.Thread(target=other.wait)  # reaped once it ends, so that its pid no longer answers
+    reaper.start()
+    trial = study.ask()
+    params = {key: dimension.suggest(trial) for key, dimension in SweepSpec.load(spec).space.items()}
+    trial.set_user_attr("host", HOST)
+    trial.set_user_attr("pid", other.pid)
+    said = []
+    run_sweep(spec, out, say=said.append)
+    reaper.join()
+    assert said[0] == "one: waiting for trials 0, run by other workers; the seed runs follow them"
+    trials = _study(out, "one").get_trials()
+    assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "COMPLETE")]
+    assert trials[1].user_attrs["retry_of"] == 0 and trials[1].params == params
+    assert (out / "trials/0000/results.json").is_file() and (out / "seeds/seed-1/results.json").is_file()
 
 
 def _free_port() -> int:

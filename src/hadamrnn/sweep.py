@@ -46,6 +46,7 @@ SPEC_KEYS = ("base", "set", "space", "trials", "seeds", "sampler", "sampler_seed
 SAMPLERS = ("tpe", "random", "grid")
 HEARTBEAT_SECONDS = 20.0
 STALE_SECONDS = 300.0  # a trial of another host without a heartbeat this long is taken as dead
+POLL_SECONDS = 2.0  # how often a worker with no trial left to ask looks whether the others' have ended
 HOST = socket.gethostname()
 
 
@@ -394,26 +395,39 @@ def _open(spec: SweepSpec, storage, data_dir: str | None):
 
 
 def _search(study, spec: SweepSpec, out: Path, data_dir: str | None, say: Callable[[str], None]) -> None:
-    """Take and run trials until ``spec.trials`` have completed or been pruned (or run elsewhere)."""
+    """Take and run trials until ``spec.trials`` have completed or been pruned. With none left to
+    ask, wait for those other workers run: one may fail and need replacing (or its worker die and
+    its trial be retried here), and the seed runs follow them."""
     optuna = _optuna()
     states = optuna.trial.TrialState
+    announced = False
     while True:
         with _locked(out):
             _retry_dead(study, say)
             trials = study.get_trials(deepcopy=False)
             counted = sum(t.state in (states.COMPLETE, states.PRUNED, states.RUNNING) for t in trials)
             waiting = sum(t.state == states.WAITING for t in trials)
+            running = [t.number for t in trials if t.state == states.RUNNING]
             errors = [t for t in trials if t.state == states.FAIL and "error" in t.user_attrs]
             if len(errors) >= spec.trials:
                 raise SweepError(f"{len(errors)} trials failed, as many as the sweep's trials; the first: trial "
                                  f"{errors[0].number}: {errors[0].user_attrs['error']}")
-            if not waiting and counted >= spec.trials:
+            trial = None
+            if waiting or counted < spec.trials:
+                study.sampler = spec.sampler_for(optuna, len(trials))
+                trial = study.ask()  # an enqueued retry first, else a new sample
+                trial.set_user_attr("host", HOST)
+                trial.set_user_attr("pid", os.getpid())
+                params = {key: dimension.suggest(trial) for key, dimension in spec.space.items()}
+            elif not running:
                 return
-            study.sampler = spec.sampler_for(optuna, len(trials))
-            trial = study.ask()  # an enqueued retry first, else a new sample
-            trial.set_user_attr("host", HOST)
-            trial.set_user_attr("pid", os.getpid())
-            params = {key: dimension.suggest(trial) for key, dimension in spec.space.items()}
+        if trial is None:
+            if not announced:
+                say(f"{spec.study}: waiting for trials {', '.join(map(str, running))}, run by other workers; "
+                    f"the seed runs follow them")
+                announced = True
+            time.sleep(POLL_SECONDS)
+            continue
         _run(study, trial, spec, out, data_dir, params, None, say)
 
 
@@ -439,9 +453,6 @@ def _reseed(study, spec: SweepSpec, out: Path, storage, data_dir: str | None, sa
     optuna = _optuna()
     states = optuna.trial.TrialState
     if not spec.seeds:
-        return
-    if any(t.state in (states.RUNNING, states.WAITING) for t in study.get_trials(deepcopy=False)):
-        say(f"{spec.study}: trials still run elsewhere; the seed runs start when they end (run the sweep again then)")
         return
     with _locked(out):
         seeds = _seed_study(study, spec, storage, say)
