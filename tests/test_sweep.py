@@ -19,7 +19,7 @@ optuna = pytest.importorskip("optuna", reason="hadamrnn sweep needs Optuna: pip 
 
 from hadamrnn.cli import main  # noqa: E402
 from hadamrnn.display import format_metric  # noqa: E402
-from hadamrnn.sweep import HOST, SweepError, SweepSpec, run_sweep  # noqa: E402
+from hadamrnn.sweep import HOST, STALE_SECONDS, SweepError, SweepSpec, run_sweep  # noqa: E402
 from hadamrnn.train import fit, load_config, load_trained  # noqa: E402
 
 TINY = """base: copy-smoke
@@ -135,6 +135,27 @@ def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_run
     assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "COMPLETE")]
     assert trials[1].user_attrs["retry_of"] == 0 and trials[1].params == params
     assert (out / "trials/0000/results.json").is_file() and (out / "seeds/seed-1/results.json").is_file()
+
+
+def test_a_trial_left_running_by_another_boot_is_retried_even_when_its_pid_is_alive_here(tmp_path):
+    """A study journal carried to a fresh machine (same host name, pids of the old one): the trial's
+    recorded pid is alive here (it is this process's), but a stale heartbeat from another boot decides."""
+    spec = tmp_path / "one.yaml"
+    spec.write_text(TINY.format(epochs=1, samples=128).replace("trials: 4", "trials: 1").replace("[1, 2]", "[1]"))
+    out = tmp_path / "out"
+    out.mkdir()
+    study = optuna.create_study(study_name="one", storage=f"sqlite:///{out / 'study.db'}", direction="minimize")
+    study.set_user_attr("prepared", True)
+    trial = study.ask()
+    for key, dimension in SweepSpec.load(spec).space.items():
+        dimension.suggest(trial)
+    trial.set_user_attr("host", socket.gethostname())  # as recorded by another machine of this name
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("alive_at", time.time() - 2 * STALE_SECONDS)
+    run_sweep(spec, out, say=lambda line: None)
+    trials = _study(out, "one").get_trials()
+    assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "COMPLETE")]
+    assert HOST != trial.user_attrs["host"]
 
 
 def _free_port() -> int:

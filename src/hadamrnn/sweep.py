@@ -47,7 +47,20 @@ SAMPLERS = ("tpe", "random", "grid")
 HEARTBEAT_SECONDS = 20.0
 STALE_SECONDS = 300.0  # a trial of another host without a heartbeat this long is taken as dead
 POLL_SECONDS = 2.0  # how often a worker with no trial left to ask looks whether the others' have ended
-HOST = socket.gethostname()
+
+
+def _host() -> str:
+    """This machine as it runs now: its name and, where Linux tells it, this boot's id. Container
+    machines often share a name ("vm"), and a study journal carried to a fresh machine keeps the pids
+    of the old one: only the same boot may test a worker's pid to learn whether it still runs."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{boot}"
+
+
+HOST = _host()
 
 
 class SweepError(ValueError):

@@ -4,6 +4,10 @@
 # finished one starts nothing. Usage: [WORKERS=K] docs/results/fair/run.sh TASK [DATA_DIR]
 # (TASK: har6, copy200, har6-mcu, pmnist, imdb). WORKERS=2 runs two one-thread trials at a time:
 # for the small gated cells that does about twice the work of one two-thread trial (README.md).
+#
+# Each study lives in an Optuna journal, runs/fair/TASK-FAMILY/study.journal, that collect.sh copies
+# into the committed records. On a fresh checkout, where runs/ is gone, the sweep continues from
+# the records' journal: finished trials stay finished, a trial that was running starts again.
 set -euo pipefail
 task=$1
 data=${2:-../shared/data}
@@ -11,5 +15,11 @@ workers=${WORKERS:-1}
 cd "$(dirname "$0")/../../.."
 for spec in docs/results/fair/"$task"/*.yaml; do
     family=$(basename "$spec" .yaml)
-    .venv/bin/hadamrnn sweep "$spec" --out "runs/fair/$task-$family" --data-dir "$data" --workers "$workers"
+    out=runs/fair/$task-$family
+    recorded=docs/results/fair/$task/$family/study.journal
+    if [ ! -f "$out/study.journal" ] && [ -f "$recorded" ]; then
+        mkdir -p "$out" && cp "$recorded" "$out/study.journal"
+    fi
+    .venv/bin/hadamrnn sweep "$spec" --out "$out" --storage "journal:$out/study.journal" --data-dir "$data" \
+        --workers "$workers"
 done
