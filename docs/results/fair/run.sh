@@ -8,6 +8,7 @@
 # Each study lives in an Optuna journal, runs/fair/TASK-FAMILY/study.journal, that collect.sh copies
 # into the committed records. On a fresh checkout, where runs/ is gone, the sweep continues from
 # the records' journal: finished trials stay finished, a trial that was running starts again.
+# Sweeps begun before the journal kept their study in runs/fair/TASK-FAMILY/study.db.
 set -euo pipefail
 task=$1
 data=${2:-../shared/data}
@@ -16,10 +17,16 @@ cd "$(dirname "$0")/../../.."
 for spec in docs/results/fair/"$task"/*.yaml; do
     family=$(basename "$spec" .yaml)
     out=runs/fair/$task-$family
-    recorded=docs/results/fair/$task/$family/study.journal
-    if [ ! -f "$out/study.journal" ] && [ -f "$recorded" ]; then
-        mkdir -p "$out" && cp "$recorded" "$out/study.journal"
+    records=docs/results/fair/$task/$family
+    if [ ! -f "$out/study.journal" ] && [ -f "$records/study.journal" ]; then
+        mkdir -p "$out" && cp "$records/study.journal" "$out/study.journal"
     fi
-    .venv/bin/hadamrnn sweep "$spec" --out "$out" --storage "journal:$out/study.journal" --data-dir "$data" \
-        --workers "$workers"
+    storage=(--storage "journal:$out/study.journal")
+    if [ -f "$out/study.db" ]; then
+        storage=()    # begun before the journal: its study stays in study.db
+    elif [ -f "$records/status.txt" ] && [ ! -f "$out/study.journal" ]; then
+        echo "$task-$family: recorded in $records, its study.db left with the machine that ran it: skipped"
+        continue
+    fi
+    .venv/bin/hadamrnn sweep "$spec" --out "$out" "${storage[@]}" --data-dir "$data" --workers "$workers"
 done
