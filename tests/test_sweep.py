@@ -111,6 +111,25 @@ def test_two_workers_on_one_storage_finish_one_study_without_duplicates(tmp_path
     assert len(hosts) == 2  # both workers took trials
 
 
+def test_a_sweep_stopped_with_sigterm_stops_its_workers(tmp_path):
+    spec, out = _spec(tmp_path, epochs=2, samples=3200), tmp_path / "out"
+    sweep = subprocess.Popen([sys.executable, "-m", "hadamrnn.cli", "sweep", str(spec), "--out", str(out),
+                              "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while len(list(out.glob("trials/*/checkpoints/last.safetensors"))) < 2 and time.time() < deadline:
+        assert sweep.poll() is None, "the sweep ended before it could be stopped"
+        time.sleep(0.05)
+    workers = [t.user_attrs["pid"] for t in _study(out).get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+    assert len(workers) == 2
+    sweep.terminate()
+    assert sweep.wait(timeout=60) == 128 + signal.SIGTERM
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended, and reaped by the sweep
+    run_sweep(spec, out)  # the two stopped trials resume from their checkpoints
+    _check_complete(out)
+
+
 def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_runs(tmp_path):
     """The last trial runs in another worker (here a process that dies without finishing it): this
     worker waits instead of leaving the seed runs undone, retries the dead worker's trial, then seeds."""

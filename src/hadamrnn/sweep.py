@@ -493,6 +493,29 @@ def _claim(spec: SweepSpec, out: Path) -> None:
     atomic_write_bytes(kept, yaml.safe_dump(spec.to_dict(), sort_keys=False).encode())
 
 
+@contextmanager
+def _stopping_workers_on_exit(processes: list) -> Iterator[None]:
+    """A sweep stopped with ``kill`` (SIGTERM) stops its workers too, instead of leaving them to
+    train on unseen; their trials are retried from their checkpoints when the sweep runs again."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            if process.pid is not None:
+                process.join()
+
+
 def _worker(spec_path: str, out: str, storage_url: str | None, study: str | None, data_dir: str | None,
             threads: int) -> None:
     """One worker process of ``--workers K``: trials, then seed runs."""
@@ -519,10 +542,11 @@ def run_sweep(spec_path: str | Path, out: str | Path, storage_url: str | None = 
         threads = max(1, (os.cpu_count() or 1) // workers)
         processes = [context.Process(target=_worker, args=(str(out / "sweep.yaml"), str(out), storage_url, None,
                                                            data_dir, threads)) for _ in range(workers)]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
+        with _stopping_workers_on_exit(processes):
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join()
         failed = [p.exitcode for p in processes if p.exitcode != 0]
         if failed:
             raise SweepError(f"{len(failed)} of {workers} workers ended with status {failed}; run the sweep again to "

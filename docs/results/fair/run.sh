@@ -5,10 +5,11 @@
 # (TASK: har6, copy200, har6-mcu, pmnist, imdb). WORKERS=2 runs two one-thread trials at a time:
 # for the small gated cells that does about twice the work of one two-thread trial (README.md).
 #
-# Each study lives in an Optuna journal, runs/fair/TASK-FAMILY/study.journal, that collect.sh copies
-# into the committed records. On a fresh checkout, where runs/ is gone, the sweep continues from
-# the records' journal: finished trials stay finished, a trial that was running starts again.
-# Sweeps begun before the journal kept their study in runs/fair/TASK-FAMILY/study.db.
+# Each study lives in runs/fair/TASK-FAMILY/study.db; collect.sh copies it into the committed
+# records as a text journal (TASK/FAMILY/study.journal, carry_study.py). On a fresh checkout, where
+# runs/ is gone, the sweep continues from that copy: finished trials stay finished, a trial that
+# was running starts again. Sweeps recorded before the journal existed are skipped where their
+# study.db is gone (they would start again from nothing).
 set -euo pipefail
 task=$1
 data=${2:-../shared/data}
@@ -18,15 +19,13 @@ for spec in docs/results/fair/"$task"/*.yaml; do
     family=$(basename "$spec" .yaml)
     out=runs/fair/$task-$family
     records=docs/results/fair/$task/$family
-    if [ ! -f "$out/study.journal" ] && [ -f "$records/study.journal" ]; then
-        mkdir -p "$out" && cp "$records/study.journal" "$out/study.journal"
+    if [ ! -f "$out/study.db" ]; then
+        if [ -f "$records/study.journal" ]; then
+            mkdir -p "$out" && .venv/bin/python docs/results/fair/carry_study.py "$records/study.journal" "$out/study.db"
+        elif [ -f "$records/status.txt" ]; then
+            echo "$task-$family: recorded in $records, its study.db left with the machine that ran it: skipped"
+            continue
+        fi
     fi
-    storage=(--storage "journal:$out/study.journal")
-    if [ -f "$out/study.db" ]; then
-        storage=()    # begun before the journal: its study stays in study.db
-    elif [ -f "$records/status.txt" ] && [ ! -f "$out/study.journal" ]; then
-        echo "$task-$family: recorded in $records, its study.db left with the machine that ran it: skipped"
-        continue
-    fi
-    .venv/bin/hadamrnn sweep "$spec" --out "$out" "${storage[@]}" --data-dir "$data" --workers "$workers"
+    .venv/bin/hadamrnn sweep "$spec" --out "$out" --data-dir "$data" --workers "$workers"
 done
