@@ -20,8 +20,9 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 
-def storage(path: Path):
-    if path.suffix == ".journal":
+def storage(path: Path, kind: str):
+    """Optuna's storage in ``path``: a text journal if ``kind`` is ``.journal``, else SQLite."""
+    if kind == ".journal":
         return JournalStorage(JournalFileBackend(str(path)))
     return RDBStorage(f"sqlite:///{path.resolve()}")
 
@@ -30,7 +31,7 @@ def main(source: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    origin, copy = storage(source), storage(partial)
+    origin, copy = storage(source, source.suffix), storage(partial, target.suffix)
     for name in optuna.get_all_study_names(origin):
         optuna.copy_study(from_study_name=name, from_storage=origin, to_storage=copy)
     del copy
