@@ -130,24 +130,39 @@ def test_a_sweep_stopped_with_sigterm_stops_its_workers(tmp_path):
     _check_complete(out)
 
 
-def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_runs(tmp_path):
-    """The last trial runs in another worker (here a process that dies without finishing it): this
-    worker waits instead of leaving the seed runs undone, retries the dead worker's trial, then seeds."""
+def _one_trial_left_running(tmp_path, host: str, pid: int, **attrs):
+    """A sweep of one trial and one seed whose trial 0 another worker (``host``, ``pid``; ``attrs``
+    beside them) has taken: its spec, its directory, and trial 0's parameters."""
     spec = tmp_path / "one.yaml"
     spec.write_text(TINY.format(epochs=1, samples=128).replace("trials: 4", "trials: 1").replace("[1, 2]", "[1]"))
     out = tmp_path / "out"
     out.mkdir()
     study = optuna.create_study(study_name="one", storage=f"sqlite:///{out / 'study.db'}", direction="minimize")
     study.set_user_attr("prepared", True)
-    other = subprocess.Popen(["sleep", "3"])
-    reaper = threading.Thread(target=other.wait)  # reaped once it ends, so that its pid no longer answers
-    reaper.start()
     trial = study.ask()
     params = {key: dimension.suggest(trial) for key, dimension in SweepSpec.load(spec).space.items()}
-    trial.set_user_attr("host", HOST)
-    trial.set_user_attr("pid", other.pid)
+    trial.set_user_attr("host", host)
+    trial.set_user_attr("pid", pid)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    return spec, out, params
+
+
+def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_runs(tmp_path):
+    """The last trial runs in another worker (here a process that dies without finishing it): this
+    worker waits instead of leaving the seed runs undone, retries the dead worker's trial, then seeds."""
+    other = subprocess.Popen(["sleep", "600"])
+    reaper = threading.Thread(target=other.wait)  # reaped once it ends, so that its pid no longer answers
+    reaper.start()
+    spec, out, params = _one_trial_left_running(tmp_path, HOST, other.pid)
     said = []
-    run_sweep(spec, out, say=said.append)
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "waiting" in line:
+            other.kill()  # the other worker dies while this one waits for it
+
+    run_sweep(spec, out, say=say)
     reaper.join()
     assert said[0] == "one: waiting for trials 0, run by other workers; the seed runs follow them"
     trials = _study(out, "one").get_trials()
@@ -157,24 +172,15 @@ def test_a_worker_with_no_trial_left_waits_for_the_others_then_runs_the_seed_run
 
 
 def test_a_trial_left_running_by_another_boot_is_retried_even_when_its_pid_is_alive_here(tmp_path):
-    """A study journal carried to a fresh machine (same host name, pids of the old one): the trial's
-    recorded pid is alive here (it is this process's), but a stale heartbeat from another boot decides."""
-    spec = tmp_path / "one.yaml"
-    spec.write_text(TINY.format(epochs=1, samples=128).replace("trials: 4", "trials: 1").replace("[1, 2]", "[1]"))
-    out = tmp_path / "out"
-    out.mkdir()
-    study = optuna.create_study(study_name="one", storage=f"sqlite:///{out / 'study.db'}", direction="minimize")
-    study.set_user_attr("prepared", True)
-    trial = study.ask()
-    for key, dimension in SweepSpec.load(spec).space.items():
-        dimension.suggest(trial)
-    trial.set_user_attr("host", socket.gethostname())  # as recorded by another machine of this name
-    trial.set_user_attr("pid", os.getpid())
-    trial.set_user_attr("alive_at", time.time() - 2 * STALE_SECONDS)
+    """A study carried to a fresh machine of the same name keeps the old machine's pids: here the
+    recorded pid is alive (it is this process's), but the trial is another boot's, and its stale
+    heartbeat decides."""
+    spec, out, params = _one_trial_left_running(tmp_path, socket.gethostname(), os.getpid(),
+                                                alive_at=time.time() - 2 * STALE_SECONDS)
     run_sweep(spec, out, say=lambda line: None)
     trials = _study(out, "one").get_trials()
     assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "COMPLETE")]
-    assert HOST != trial.user_attrs["host"]
+    assert trials[1].user_attrs["retry_of"] == 0 and trials[1].params == params
 
 
 def _free_port() -> int:
