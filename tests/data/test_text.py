@@ -117,3 +117,23 @@ def test_real_text_counts(real_data):
     assert (len(imdb.train), len(imdb.val), len(imdb.test)) == (25000, 12500, 12500)
     assert int(imdb.train.y.sum()) == 12500 and int(imdb.val.y.sum() + imdb.test.y.sum()) == 12500
     assert int(imdb.train.x.max()) == 9999 and bool((imdb.train.x[:, -1] != 0).all())
+
+
+def test_two_processes_building_the_imdb_cache_at_once_both_succeed(imdb_dir, monkeypatch):
+    """A sweep's workers may tokenise IMDB at the same moment: here a second load runs to its end
+    between the first one's serialising and its writing the cache (they once shared one temporary
+    file, and the first found it renamed away)."""
+    import numpy as np
+
+    savez, inner = np.savez, []
+
+    def savez_then_let_another_load_run(*args, **kwargs):
+        savez(*args, **kwargs)
+        if not inner:
+            inner.append(None)  # the second load's own savez passes through
+            inner[0] = load_data("imdb", imdb_dir)
+
+    monkeypatch.setattr(np, "savez", savez_then_let_another_load_run)
+    outer = load_data("imdb", imdb_dir)
+    assert torch.equal(outer.train.x, inner[0].train.x)
+    assert sorted(p.name for p in (imdb_dir / "imdb").iterdir()) == ["aclImdb_v1.tar.gz", "hadamrnn-cache-v2.npz"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 import tarfile
@@ -36,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_bytes
 from ..options import option
 from ..preprocess import InputTransform, vocabulary_sha256
 from .arrays import ArrayDataset, Splits, TaskInfo
@@ -136,10 +138,10 @@ def load_imdb(root: Path) -> Splits:
             raise damaged("imdb", IMDB_FILES, root, f"{type(error).__name__}: {error}") from error
         if not len(arrays["x_train"]) or not len(arrays["x_test"]):
             raise damaged("imdb", IMDB_FILES, root, "no reviews found under aclImdb/{train,test}/{pos,neg}/")
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_suffix(".tmp.npz")
-        np.savez(temporary, stamp=stamp, **arrays)
-        os.replace(temporary, cache)
+        # a temporary file of its own: two processes (a sweep's workers) may build the cache at once
+        buffer = io.BytesIO()
+        np.savez(buffer, stamp=stamp, **arrays)
+        atomic_write_bytes(cache, buffer.getvalue())
     held = np.random.default_rng(SPLIT_SEED).permutation(len(arrays["x_test"]))
     half = len(held) // 2
     tensors = lambda x, y: ArrayDataset(torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y))  # noqa: E731
