@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -51,8 +52,8 @@ POLL_SECONDS = 2.0  # how often a worker with no trial left to ask looks whether
 
 def _host() -> str:
     """This machine as it runs now: its name and, where Linux tells it, this boot's id. Container
-    machines often share a name ("vm"), and a study journal carried to a fresh machine keeps the pids
-    of the old one: only the same boot may test a worker's pid to learn whether it still runs."""
+    machines often share a name ("vm"), and a study carried to a fresh machine keeps the pids of
+    the old one: only the same boot may test a worker's pid to learn whether it still runs."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
@@ -497,8 +498,6 @@ def _claim(spec: SweepSpec, out: Path) -> None:
 def _stopping_workers_on_exit(processes: list) -> Iterator[None]:
     """A sweep stopped with ``kill`` (SIGTERM) stops its workers too, instead of leaving them to
     train on unseen; their trials are retried from their checkpoints when the sweep runs again."""
-    import signal
-
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
