@@ -10,9 +10,9 @@ also pays for start-up (threads, compiled kernels, caches), reported beside it. 
 is left out. Run nothing else meanwhile: the figures are only comparable within one run of this
 script, on the CPU it names.
 
-``--processes K`` then also trains K copies of each setting at once, each with 1/K of the threads
-(as ``hadamrnn sweep --workers K`` runs trials), and prints their combined throughput against the
-copy alone: K times the alone time per epoch over the concurrent one. Small models gain from it,
+``--processes K`` then also trains K copies of each setting at once, each with 1/K of the threads,
+PyTorch's and the numba kernels' (as ``hadamrnn sweep --workers K`` runs trials), and prints their
+combined throughput against the copy alone: K times the alone time per epoch over the concurrent one. Small models gain from it,
 because one step's products are too small to share between threads.
 """
 
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from hadamrnn import native
 from hadamrnn.train import fit, load_config
 
 
@@ -56,7 +57,7 @@ def measure(run_dir: Path, epochs: int, data_dir: str | None) -> dict:
 
 
 def _measure_with_threads(threads: int, run_dir: Path, epochs: int, data_dir: str | None) -> dict:
-    torch.set_num_threads(threads)
+    native.set_threads(threads)
     return measure(run_dir, epochs, data_dir)
 
 

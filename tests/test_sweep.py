@@ -111,6 +111,27 @@ def test_two_workers_on_one_storage_finish_one_study_without_duplicates(tmp_path
     assert len(hosts) == 2  # both workers took trials
 
 
+def test_a_worker_gives_both_torch_and_the_numba_kernels_its_share_of_threads(tmp_path, monkeypatch):
+    # A worker that limited torch alone ran HadamRNN's kernels on every core, in every worker.
+    import numba
+    import torch
+
+    from hadamrnn import native, sweep
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here: nothing to share out")
+    seen = {}
+    monkeypatch.setattr(sweep, "run_sweep", lambda *args, **kwargs: seen.update(
+        torch=torch.get_num_threads(), numba=native.threads()))
+    before = torch.get_num_threads(), native.threads()
+    try:
+        sweep._worker(str(_spec(tmp_path)), str(tmp_path / "out"), None, None, None, threads=1)
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
+    assert seen == {"torch": 1, "numba": 1}
+
+
 def test_a_sweep_stopped_with_sigterm_stops_its_workers(tmp_path):
     spec, out = _spec(tmp_path, epochs=2, samples=3200), tmp_path / "out"
     sweep = subprocess.Popen([sys.executable, "-m", "hadamrnn.cli", "sweep", str(spec), "--out", str(out),

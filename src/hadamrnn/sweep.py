@@ -518,9 +518,9 @@ def _stopping_workers_on_exit(processes: list) -> Iterator[None]:
 def _worker(spec_path: str, out: str, storage_url: str | None, study: str | None, data_dir: str | None,
             threads: int) -> None:
     """One worker process of ``--workers K``: trials, then seed runs."""
-    import torch
+    from . import native
 
-    torch.set_num_threads(threads)
+    native.set_threads(threads)
     run_sweep(spec_path, out, storage_url, study, data_dir, workers=1)
 
 
