@@ -12,8 +12,8 @@ script, on the CPU it names.
 
 ``--processes K`` then also trains K copies of each setting at once, each with 1/K of the threads,
 PyTorch's and the numba kernels' (as ``hadamrnn sweep --workers K`` runs trials), and prints their
-combined throughput against the copy alone: K times the alone time per epoch over the concurrent one. Small models gain from it,
-because one step's products are too small to share between threads.
+combined throughput against the copy alone: K times the alone time per epoch over the concurrent
+one. Small models gain from it, because one step's products are too small to share between threads.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["OUT_LAST", "OUT_STATES", "OUT_HEAD", "recurrence_forward", "recurrence_backward", "threads", "set_threads",
-           "fixed_point_forward", "fixed_point_backward"]
+__all__ = ["OUT_LAST", "OUT_STATES", "OUT_HEAD", "recurrence_forward", "recurrence_backward", "threads",
+           "set_threads", "fixed_point_forward", "fixed_point_backward"]
 
 OUT_LAST, OUT_STATES, OUT_HEAD = 0, 1, 2
 
