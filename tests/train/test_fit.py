@@ -126,6 +126,39 @@ def test_latent_learning_rate_zero_freezes_w(tmp_path):
     assert model.recurrence.flips(model.latent) == 0
 
 
+def test_order_seed_draws_the_example_order_and_seed_the_initial_weights(tmp_path, monkeypatch):
+    from hadamrnn.train import loop
+
+    starts, order_seeds = [], []
+    build, randperm = loop.build_model, torch.randperm
+
+    def recording_build(*args):
+        model = build(*args)
+        starts.append({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    def recording_randperm(n, generator):
+        order_seeds.append(generator.initial_seed())
+        return randperm(n, generator=generator)
+
+    monkeypatch.setattr(loop, "build_model", recording_build)
+    monkeypatch.setattr(loop.torch, "randperm", recording_randperm)
+    runs, first_start = {}, {}
+    for name, extra in {"seed 4": [], "seed 4, order 5": ["optim.order_seed=5"], "seed 5": ["optim.seed=5"],
+                        "seed 4, order 4": ["optim.order_seed=4"]}.items():
+        starts.clear()  # the test pass builds a model again, from the best checkpoint
+        runs[name] = fit(_config("optim.epochs=2", *extra), tmp_path / name.replace(" ", ""), progress=False).results
+        first_start[name] = starts[0]
+    same = lambda a, b: all(torch.equal(a[k], b[k]) for k in a)  # noqa: E731
+    assert same(first_start["seed 4"], first_start["seed 4, order 5"])  # the start is seed's alone
+    assert not same(first_start["seed 4"], first_start["seed 5"])
+    assert order_seeds == [4 * 100_003, 4 * 100_003 + 1, 5 * 100_003, 5 * 100_003 + 1,
+                           5 * 100_003, 5 * 100_003 + 1, 4 * 100_003, 4 * 100_003 + 1]  # the order is order_seed's
+    assert runs["seed 4, order 5"]["best_val_metric"] != runs["seed 4"]["best_val_metric"]
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert strip(runs["seed 4, order 4"]) == strip(runs["seed 4"])  # unset, it is the seed
+
+
 def test_size_of_a_paper_config_needs_no_data(tmp_path, capsys, monkeypatch):
     from pathlib import Path
 

@@ -33,7 +33,8 @@ class OptimConfig:
     clip_norm: float | None = option(None, above=0.0, high=1e6)  # clip the gradient's 2-norm to this (None: never)
     gamma: float = option(1.0, above=0.0, high=1.0)  # StepLR factor applied after every epoch
     epochs: int = option(1, low=1, high=1_000_000)
-    seed: int = option(0, low=0, high=SEED_MAX)
+    seed: int = option(0, low=0, high=SEED_MAX)  # the initial weights' draw, and the example order's unless order_seed
+    order_seed: int | None = option(None, low=0, high=SEED_MAX)  # the order of the training examples alone (None: seed)
     device: str = "cpu"  # "cpu", or "cuda"/"cuda:N" where PyTorch sees a GPU (the engine's torch path)
     checkpoint_minutes: float = option(10.0, low=0.0, high=1e6)  # also checkpoint this often in an epoch (0: every step)
     max_steps_per_epoch: int | None = option(None, low=1, high=10**12)  # cap, for smoke runs

@@ -4,9 +4,9 @@ A run directory holds ``config.yaml`` (resolved, with the data directory it read
 ``.csv``, ``curves.png``, ``checkpoints/last.safetensors`` (everything needed to resume: model,
 optimizer, scheduler, RNG states, position in the epoch, running sums) and
 ``checkpoints/best.safetensors`` (best validation metric), and at the end ``results.json``.
-Shuffling uses its own generator seeded by ``(seed, epoch)``, so a resumed run replays exactly the
-batches an uninterrupted run would have seen. Ctrl-C stops at the end of the current step and
-writes a checkpoint first.
+Shuffling uses its own generator seeded by the epoch and ``optim.order_seed`` (else ``optim.seed``), so
+a resumed run replays exactly the batches an uninterrupted run would have seen. Ctrl-C stops at the
+end of the current step and writes a checkpoint first.
 """
 
 from __future__ import annotations
@@ -467,8 +467,9 @@ def _train(config: ExperimentConfig, checkpoint: dict | None, run_dir: Path, ran
                       f"{state['global_step'] + 1}; {done:.0f} s trained so far)", flush=True)
             print(f"training {info.name}: epochs {state['epoch'] + 1}-{opt.epochs} of {batches} steps; Ctrl-C "
                   f"stops after the current step and writes a checkpoint", flush=True)
+        order_seed = opt.seed if opt.order_seed is None else opt.order_seed
         for epoch in range(state["epoch"], opt.epochs):
-            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(opt.seed * 100_003 + epoch))
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(order_seed * 100_003 + epoch))
             if state["batch"] == 0 and latent is not None:
                 model.recurrence.set_reference(latent)
             bar = _Progress(state["batch"], batches, f"epoch {epoch + 1}/{opt.epochs}", progress)
