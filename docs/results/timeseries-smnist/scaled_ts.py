@@ -1,5 +1,4 @@
 # sMNIST splits as the built-in loader's model inputs (pixels / 255 in float32) in .ts files
-import numpy as np
 from hadamrnn.data import load_data
 from hadamrnn.data.timeseries import write_series
 from hadamrnn.preprocess import InputTransform
